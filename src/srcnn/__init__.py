@@ -1,0 +1,1 @@
+"""srcnn: restore detail in photos with SRCNN."""
