@@ -1,0 +1,224 @@
+"""Typed training configuration: dataclasses read from TOML, ``key=value`` overrides checked against types.
+
+A config file has four tables, ``[model]``, ``[data]``, ``[optim]`` and ``[train]``, whose keys are the fields
+below. Unknown tables or keys, and values of the wrong type, raise ``ConfigError`` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import tomllib
+
+__all__ = ["ConfigError", "ModelSection", "DataSection", "OptimSection", "TrainSection", "Config",
+           "load_config", "to_toml", "from_dict"]
+
+
+class ConfigError(Exception):
+    """A bad config file, key or value; the message says which and how to fix it."""
+
+
+@dataclass
+class ModelSection:
+    """SRCNN shape: f1-f2-f3 filter sizes, n1/n2 widths, image channels, residual output, init scheme."""
+
+    f1: int = 9
+    f2: int = 5
+    f3: int = 5
+    n1: int = 64
+    n2: int = 32
+    channels: int = 1
+    residual: bool = True
+    init: str = "default"  # "default" (PyTorch) or "paper" (Gaussian std 1e-3, zero bias)
+
+
+@dataclass
+class DataSection:
+    """Where the photos are and how samples are made (see srcnn.data and srcnn.degrade)."""
+
+    kind: str = "photos"  # "photos" (on-the-fly degradation) or "pairs" (the seed's 256x128 good|poor PNGs)
+    root: str = "../shared/data"  # relative entries of `train` are resolved against it
+    train: list[str] = field(default_factory=lambda: ["T91", "BSDS200"])
+    val_count: int = 12  # photos held out of `train` for validation (never a test set)
+    val_dir: str = ""  # kind = "pairs": folder of validation pairs
+    color: str = "y"  # "y", "gray" or "rgb"
+    patch: int = 48
+    batch: int = 32  # the global batch (all processes together)
+    workers: int = 0
+    augment: bool = True
+    scale: float | list[float] = 3.0  # a number or [low, high]
+    blur: float | list[float] = 0.0
+    noise: float | list[float] = 0.0
+    quality: int | list[int] = 0  # JPEG quality, 0 = none; a number or [low, high]
+
+
+@dataclass
+class OptimSection:
+    """Optimiser and learning-rate schedule."""
+
+    name: str = "adam"  # "adam" or "sgd"
+    lr: float = 1e-3  # for the whole global batch
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    last_layer_lr_mult: float = 1.0  # the paper: 0.1 on the last layer
+    schedule: str = "cosine"  # "cosine", "step" or "constant"
+    warmup: int = 0
+    min_lr_ratio: float = 0.01
+    step_size: int = 100000
+    gamma: float = 0.1
+    grad_clip: float = 0.0
+    ema: float = 0.999  # 0 disables the weight average
+
+
+@dataclass
+class TrainSection:
+    """Run length, checkpoints, logs and where they go."""
+
+    name: str = "run"
+    task: str = "sr"  # "sr", "jpeg" or "photo"; recorded in the weights' metadata
+    steps: int = 1000
+    val_every: int = 500
+    log_every: int = 50
+    ckpt_every_s: float = 120.0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False  # bf16 autocast, used on CUDA only
+    loss_border: int = 0  # pixels left out of the loss on each side; -1 = the receptive radius (paper)
+    threads: int = 0  # torch threads; 0 = leave torch's default
+    out: str = ""  # run folder; default runs/<name>
+
+
+@dataclass
+class Config:
+    """A whole training config."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    if tp is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def from_dict(raw: dict, source: str = "config") -> Config:
+    """Build a Config from nested dicts, checking every table, key and value type."""
+    cfg = Config()
+    hints = {f.name: f.type for f in dataclasses.fields(Config)}
+    for table, values in raw.items():
+        if table == "resolved":  # written by to_toml for the record
+            continue
+        if table not in hints:
+            raise ConfigError(f"{source}: unknown table [{table}] (known: {', '.join(hints)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{table}] must be a table")
+        section = getattr(cfg, table)
+        types_ = typing.get_type_hints(type(section))
+        for key, value in values.items():
+            if key not in types_:
+                raise ConfigError(
+                    f"{source}: unknown key {table}.{key} (known: {', '.join(sorted(types_))})"
+                )
+            if not _type_ok(value, types_[key]):
+                raise ConfigError(
+                    f"{source}: {table}.{key} = {value!r} has the wrong type (expected {_type_name(types_[key])})"
+                )
+            setattr(section, key, _coerce(value, types_[key]))
+    _validate(cfg, source)
+    return cfg
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _validate(cfg: Config, source: str) -> None:
+    checks = [
+        (cfg.data.kind in ("photos", "pairs"), "data.kind must be 'photos' or 'pairs'"),
+        (cfg.data.color in ("y", "gray", "rgb"), "data.color must be 'y', 'gray' or 'rgb'"),
+        (cfg.optim.name in ("adam", "sgd"), "optim.name must be 'adam' or 'sgd'"),
+        (cfg.optim.schedule in ("cosine", "step", "constant"), "optim.schedule must be cosine, step or constant"),
+        (cfg.model.init in ("default", "paper"), "model.init must be 'default' or 'paper'"),
+        (cfg.train.steps > 0 and cfg.data.batch > 0 and cfg.data.patch > 0, "steps, batch and patch must be > 0"),
+        (0 <= cfg.optim.ema < 1, "optim.ema must be in [0, 1)"),
+        (cfg.model.channels == (3 if cfg.data.color == "rgb" else 1), "model.channels must be 3 for rgb, else 1"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(f"{source}: {msg}")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read a TOML config (or the defaults when path is None) and apply ``table.key=value`` overrides."""
+    raw: dict = {}
+    source = str(path) if path else "defaults"
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    for item in overrides or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"override {item!r} must look like table.key=value (e.g. optim.lr=5e-4)")
+        key, text = item.split("=", 1)
+        table, name = key.strip().split(".", 1)
+        raw.setdefault(table, {})[name] = _parse_value(text.strip())
+    return from_dict(raw, source)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(cfg: Config, extra: dict[str, Any] | None = None) -> str:
+    """The resolved config as TOML text (with an optional [resolved] table of derived values)."""
+    lines = []
+    for f in dataclasses.fields(cfg):
+        lines.append(f"[{f.name}]")
+        for k, v in dataclasses.asdict(getattr(cfg, f.name)).items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        lines.append("")
+    if extra:
+        lines.append("[resolved]  # derived at run time, for the record; ignored when read back")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in extra.items())
+        lines.append("")
+    return "\n".join(lines)

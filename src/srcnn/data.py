@@ -1,0 +1,254 @@
+"""Training data: photos held in memory and cut into degraded/clean patch pairs, or the seed's pair tiles.
+
+Data convention: every item is ``(input, target)``, two float32 tensors of shape (C, p, p) in [0, 1], where C is
+1 for ``color="y"`` (Y of BT.601, MATLAB rgb2ycbcr, rounded to uint8 as the protocol does) or ``"gray"`` and 3
+for ``"rgb"``. The input is the degraded image at the target's size (SR inputs are bicubic-upscaled), so the
+network maps input to target pixel for pixel. Item ``i`` depends only on ``(seed, i)``: training resumes on
+exactly the same samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .degrade import Degradation, modcrop
+from .images import read
+from .metrics import to_y_uint8
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "list_images",
+    "load_photo",
+    "split_photos",
+    "PhotoPatches",
+    "PairTiles",
+    "ValImage",
+    "make_val_images",
+]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def list_images(folders: Sequence[str | Path], recursive: bool = True) -> list[Path]:
+    """Image files under the folders (or the files themselves), sorted, by extension."""
+    out: list[Path] = []
+    for f in folders:
+        f = Path(f)
+        if f.is_file():
+            out.append(f)
+            continue
+        it = f.rglob("*") if recursive else f.glob("*")
+        out.extend(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(out)
+
+
+def load_photo(path: str | Path, color: str) -> np.ndarray:
+    """Read one photo as float32 in [0, 1]: (H, W) for "y" or "gray", (H, W, 3) for "rgb"."""
+    pic = read(path)
+    px = pic.pixels
+    if px.dtype == np.uint16:
+        px = np.round(px.astype(np.float64) / 257.0).astype(np.uint8)
+    if color == "rgb":
+        rgb = px if px.shape[2] == 3 else np.repeat(px, 3, axis=2)
+        return rgb.astype(np.float32) / 255.0
+    if color == "gray" and px.shape[2] == 3:
+        gray = np.round(px.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).clip(0, 255)
+        return gray.astype(np.float32) / 255.0
+    return to_y_uint8(px if px.shape[2] == 3 else px[:, :, 0]).astype(np.float32) / 255.0
+
+
+def split_photos(paths: Sequence[Path], val_count: int) -> tuple[list[Path], list[Path]]:
+    """Deterministic train/val split by the sha256 of each file name (stable when folders grow)."""
+    ranked = sorted(paths, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
+    val = sorted(ranked[:val_count])
+    train = sorted(ranked[val_count:])
+    return train, val
+
+
+def _augment(arrays: list[np.ndarray], k: int, flip: bool) -> list[np.ndarray]:
+    out = []
+    for a in arrays:
+        a = np.rot90(a, k, axes=(0, 1))
+        if flip:
+            a = a[:, ::-1]
+        out.append(np.ascontiguousarray(a))
+    return out
+
+
+def _to_tensor(a: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
+
+
+class PhotoPatches(Dataset):
+    """Random patches of in-memory photos with an on-the-fly degradation; item i -> (input, target) (C, p, p).
+
+    Photos are drawn with probability proportional to their area. When the degradation is deterministic
+    (fixed scale, blur and quality, no noise) the degraded photos are computed once (``cache``) and patches are
+    cut from both; otherwise each patch is cut with a margin, degraded, and the margin removed, so the
+    degradation's border effects never reach the patch.
+    """
+
+    def __init__(
+        self,
+        photos: Sequence[np.ndarray],
+        patch: int,
+        degradation: Degradation,
+        seed: int = 0,
+        augment: bool = True,
+        cache: bool = True,
+    ) -> None:
+        if not photos:
+            raise ValueError("no training photos")
+        self.patch = patch
+        self.degradation = degradation
+        self.seed = seed
+        self.augment = augment
+        s = degradation.scale
+        self.align = int(s) if not isinstance(s, (tuple, list)) and float(s).is_integer() else 1
+        self.photos = [modcrop(p, self.align) for p in photos]
+        self.photos = [p for p in self.photos if min(p.shape[:2]) >= patch]
+        if not self.photos:
+            raise ValueError(f"no training photo is at least {patch}x{patch}")
+        area = np.array([p.shape[0] * p.shape[1] for p in self.photos], dtype=np.float64)
+        self.weights = area / area.sum()
+        self.cached: list[np.ndarray] | None = None
+        if cache and self.deterministic:
+            rng = np.random.default_rng(0)
+            params = degradation.sample(rng)
+            self.cached = [degradation.apply(p, params, rng) for p in self.photos]
+
+    @property
+    def deterministic(self) -> bool:
+        """True when every sample gets the same degradation (no ranges, no noise)."""
+        d = self.degradation
+        return not any(isinstance(v, (tuple, list)) for v in (d.scale, d.blur, d.quality)) and d.noise == 0
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, int(index)])
+        k = int(rng.choice(len(self.photos), p=self.weights))
+        photo = self.photos[k]
+        h, w = photo.shape[:2]
+        p = self.patch
+        rot, flip = (int(rng.integers(4)), bool(rng.integers(2))) if self.augment else (0, False)
+        if self.cached is not None:
+            y = int(rng.integers(0, h - p + 1))
+            x = int(rng.integers(0, w - p + 1))
+            target = photo[y : y + p, x : x + p]
+            inp = self.cached[k][y : y + p, x : x + p]
+            target, inp = _augment([target, inp], rot, flip)
+            return _to_tensor(inp), _to_tensor(target)
+        params = self.degradation.sample(rng)
+        m = self.degradation.margin
+        a = max(self.align, 1)
+        m = ((m + a - 1) // a) * a
+        y = int(rng.integers(0, h - p + 1))
+        x = int(rng.integers(0, w - p + 1))
+        y0, x0 = max(0, y - m), max(0, x - m)
+        y0, x0 = y0 - y0 % a, x0 - x0 % a
+        y1, x1 = min(h, y + p + m), min(w, x + p + m)
+        region = photo[y0:y1, x0:x1]
+        sc = params["scale"]
+        if float(sc).is_integer() and sc > 1:
+            hh, ww = region.shape[:2]
+            region = region[: hh - hh % int(sc), : ww - ww % int(sc)]
+        deg = self.degradation.apply(region, params, rng)
+        dy, dx = y - y0, x - x0
+        target = region[dy : dy + p, dx : dx + p]
+        inp = deg[dy : dy + p, dx : dx + p]
+        if target.shape[:2] != (p, p):  # region cut short by the scale crop: fall back to its corner
+            target, inp = region[:p, :p], deg[:p, :p]
+        target, inp = _augment([target, inp], rot, flip)
+        return _to_tensor(inp), _to_tensor(target)
+
+
+class PairTiles(Dataset):
+    """The seed's format: a folder of (2T)xT images, good tile left, poor tile right; item i -> (poor, good)."""
+
+    def __init__(self, folder: str | Path, patch: int | None = None, seed: int = 0, augment: bool = True,
+                 color: str = "gray") -> None:
+        files = list_images([folder])
+        if not files:
+            raise ValueError(f"{folder}: no pair images found")
+        self.good: list[np.ndarray] = []
+        self.poor: list[np.ndarray] = []
+        for f in files:
+            px = read(f).pixels
+            if color == "rgb":
+                arr = px if px.shape[2] == 3 else np.repeat(px, 3, axis=2)
+            else:
+                arr = to_y_uint8(px)[:, :, None] if px.shape[2] == 3 else px
+            w = arr.shape[1] // 2
+            self.good.append(arr[:, :w])
+            self.poor.append(arr[:, w : 2 * w])
+        self.tile = min(min(g.shape[:2]) for g in self.good)
+        self.patch = patch or self.tile
+        self.seed = seed
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, int(index)])
+        k = int(rng.integers(len(self.good)))
+        g, q = self.good[k], self.poor[k]
+        p = self.patch
+        y = int(rng.integers(0, g.shape[0] - p + 1))
+        x = int(rng.integers(0, g.shape[1] - p + 1))
+        g, q = g[y : y + p, x : x + p], q[y : y + p, x : x + p]
+        if self.augment:
+            g, q = _augment([g, q], int(rng.integers(4)), bool(rng.integers(2)))
+        return _to_tensor(q.astype(np.float32) / 255.0), _to_tensor(g.astype(np.float32) / 255.0)
+
+    def val_images(self) -> list[ValImage]:
+        """Every tile as a whole validation image."""
+        return [
+            ValImage(f"tile{i}", _to_tensor(q.astype(np.float32) / 255.0), _to_y_u8(g), 0)
+            for i, (g, q) in enumerate(zip(self.good, self.poor, strict=True))
+        ]
+
+
+def _to_y_u8(a: np.ndarray) -> np.ndarray:
+    if a.dtype != np.uint8:
+        a = np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+    return to_y_uint8(a if a.ndim == 2 or a.shape[2] == 3 else a[:, :, 0])
+
+
+@dataclass
+class ValImage:
+    """One validation image: the degraded input (C, H, W) float32 and the clean Y (H, W) uint8; border to shave."""
+
+    name: str
+    input: torch.Tensor
+    target_y: np.ndarray
+    crop_border: int
+
+
+def make_val_images(photos: Sequence[tuple[str, np.ndarray]], degradation: Degradation, seed: int = 0
+                    ) -> list[ValImage]:
+    """Degrade each (name, photo) deterministically for validation; border = ceil(max scale)."""
+    out = []
+    for i, (name, photo) in enumerate(photos):
+        rng = np.random.default_rng([seed, 1_000_000 + i])
+        params = degradation.sample(rng)
+        s = params["scale"]
+        hr = modcrop(photo, int(s)) if float(s).is_integer() else photo
+        lr = degradation.apply(hr, params, rng)
+        out.append(ValImage(name, _to_tensor(lr), _to_y_u8(hr), int(np.ceil(s)) if s > 1 else 0))
+    return out
+
+
+def val_photo_names(paths: Sequence[Path]) -> list[str]:
+    """Display names for photos: parent folder and file name."""
+    return [f"{p.parent.name}/{p.name}" for p in paths]

@@ -1,0 +1,158 @@
+"""Evaluation with the field's protocol (SRCNN TPAMI 2016 / its MATLAB code; see shared REFERENCE.md).
+
+SR (scale s): ground truth mod-cropped to s; Y of BT.601 rounded to uint8 (gray images: values as Y);
+LR = imresize(Y, 1/s); input = imresize(LR, s) (float, unrounded); baseline = input rounded;
+output clipped and rounded to uint8; s px shaved; PSNR and SSIM per image, averaged per dataset.
+JPEG (quality q): the Y/gray uint8 image encoded with Pillow's IJG tables at q and decoded = input and baseline;
+nothing shaved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .degrade import jpeg, modcrop
+from .enhance import Enhancer
+from .images import read
+from .metrics import psnr_y, ssim_y, to_y_uint8
+from .resize import imresize
+
+__all__ = ["ImageResult", "DatasetResult", "evaluate_dataset", "to_json", "to_markdown", "to_table"]
+
+
+@dataclass
+class ImageResult:
+    """Per-image metrics: model and baseline PSNR (dB) and SSIM on Y."""
+
+    name: str
+    psnr: float
+    ssim: float
+    baseline_psnr: float
+    baseline_ssim: float
+
+
+@dataclass
+class DatasetResult:
+    """Per-dataset means and the per-image rows."""
+
+    dataset: str
+    scale: int
+    jpeg_quality: int | None
+    images: int
+    psnr: float
+    ssim: float
+    baseline_psnr: float
+    baseline_ssim: float
+    per_image: list[ImageResult] = field(default_factory=list)
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def _gt_y(path: Path) -> np.ndarray:
+    px = read(path).pixels
+    if px.dtype == np.uint16:
+        px = np.round(px.astype(np.float64) / 257.0).astype(np.uint8)
+    return to_y_uint8(px if px.shape[2] == 3 else px[:, :, 0])
+
+
+def _run(enhancer: Enhancer, x: np.ndarray) -> np.ndarray:
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
+    if enhancer.channels == 3:
+        t = t.expand(1, 3, -1, -1)
+    out = enhancer(t)[0]
+    return out.mean(0).numpy() if out.shape[0] == 3 else out[0].numpy()
+
+
+def evaluate_image(enhancer: Enhancer, path: Path, scale: int, jpeg_quality: int | None) -> ImageResult:
+    """Protocol metrics of one ground-truth image for the model and its baseline."""
+    gt = _gt_y(path)
+    if jpeg_quality:
+        ref = gt
+        inp = jpeg(gt.astype(np.float64) / 255.0, jpeg_quality)
+        base = _u8(inp)
+        border = 0
+    else:
+        ref = modcrop(gt, scale)
+        y = ref.astype(np.float64) / 255.0
+        inp = imresize(imresize(y, 1.0 / scale), scale)
+        base = _u8(inp)
+        border = scale
+    out = base if enhancer.model is None else _u8(_run(enhancer, inp))
+    return ImageResult(
+        path.name,
+        psnr_y(ref, out, border),
+        ssim_y(ref, out, border),
+        psnr_y(ref, base, border),
+        ssim_y(ref, base, border),
+    )
+
+
+def evaluate_dataset(
+    enhancer: Enhancer,
+    folder: str | Path,
+    scale: int = 1,
+    jpeg_quality: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DatasetResult:
+    """Evaluate every image in ``folder`` (sorted) and average per the protocol."""
+    from .data import list_images
+
+    folder = Path(folder)
+    rows = []
+    for p in list_images([folder], recursive=False):
+        rows.append(evaluate_image(enhancer, p, scale, jpeg_quality))
+        if progress:
+            progress(p.name)
+    if not rows:
+        raise FileNotFoundError(f"{folder}: no images")
+
+    def mean(key: str) -> float:
+        return float(np.mean([getattr(r, key) for r in rows]))
+
+    return DatasetResult(folder.name, scale, jpeg_quality, len(rows), mean("psnr"), mean("ssim"),
+                         mean("baseline_psnr"), mean("baseline_ssim"), rows)
+
+
+def to_json(model: str, results: Sequence[DatasetResult]) -> str:
+    """The JSON report: {"model", "results": [...]} as documented in the CLI help."""
+    return json.dumps({"model": model, "results": [asdict(r) for r in results]}, indent=2)
+
+
+def _baseline_name(r: DatasetResult) -> str:
+    return f"JPEG q{r.jpeg_quality}" if r.jpeg_quality else f"bicubic x{r.scale}"
+
+
+def to_table(model: str, results: Sequence[DatasetResult]) -> str:
+    """A plain-text table: dataset, scale/quality, images, baseline and model PSNR/SSIM."""
+    head = f"{'dataset':<10} {'task':<8} {'n':>3}  {'baseline PSNR/SSIM':>20}  {model + ' PSNR/SSIM':>24}  {'gain':>6}"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        task = f"q{r.jpeg_quality}" if r.jpeg_quality else f"x{r.scale}"
+        lines.append(
+            f"{r.dataset:<10} {task:<8} {r.images:>3}  {r.baseline_psnr:>11.2f} / {r.baseline_ssim:.4f}"
+            f"  {r.psnr:>15.2f} / {r.ssim:.4f}  {r.psnr - r.baseline_psnr:>+6.2f}"
+        )
+    return "\n".join(lines)
+
+
+def to_markdown(model: str, results: Sequence[DatasetResult]) -> str:
+    """A Markdown table of the same figures."""
+    lines = [
+        f"| dataset | task | images | baseline | baseline PSNR / SSIM | {model} PSNR / SSIM | gain (dB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        task = f"JPEG q{r.jpeg_quality}" if r.jpeg_quality else f"x{r.scale}"
+        lines.append(
+            f"| {r.dataset} | {task} | {r.images} | {_baseline_name(r)} | {r.baseline_psnr:.2f} / "
+            f"{r.baseline_ssim:.4f} | {r.psnr:.2f} / {r.ssim:.4f} | {r.psnr - r.baseline_psnr:+.2f} |"
+        )
+    return "\n".join(lines)

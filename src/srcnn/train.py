@@ -1,0 +1,419 @@
+"""The training loop, top to bottom: config -> data -> model -> steps -> validation -> checkpoints.
+
+Run folder (``runs/<name>`` by default, git-ignored): ``config.toml`` (resolved), ``last.pt`` (training state,
+written atomically every ``ckpt_every_s`` seconds and at each validation), ``best.safetensors`` (weights with
+the best validation PSNR; EMA weights when EMA is on), ``log.csv``, TensorBoard events, ``curve.png``.
+Item ``i`` of the data depends only on the seed and ``i``, the learning rate only on the step, so ``resume``
+continues the exact trajectory. Under torchrun each process takes its slice of the global batch (DDP).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from .checkpoint import load_state, save_state, save_weights
+from .config import Config, to_toml
+from .data import PairTiles, PhotoPatches, ValImage, list_images, load_photo, make_val_images, split_photos
+from .degrade import Degradation
+from .metrics import psnr_y, ssim_y
+from .model import SRCNN
+
+__all__ = ["train", "TrainError", "resolve_device", "validate", "lr_at"]
+
+
+class TrainError(Exception):
+    """A problem the user can fix (bad paths, existing run folder, unwritable folder); one-line message."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda, then mps, then cpu; otherwise the named device."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainError("--device cuda: no CUDA device here (use --device cpu or auto)")
+    return torch.device(name)
+
+
+def lr_at(cfg: Config, step: int) -> float:
+    """Learning rate of the first layers at ``step`` (0-based): warmup, then cosine / step / constant."""
+    o = cfg.optim
+    if o.warmup and step < o.warmup:
+        return o.lr * (step + 1) / o.warmup
+    if o.schedule == "cosine":
+        t = (step - o.warmup) / max(1, cfg.train.steps - o.warmup)
+        return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+    if o.schedule == "step":
+        return o.lr * o.gamma ** (step // o.step_size)
+    return o.lr
+
+
+def _degradation(cfg: Config) -> Degradation:
+    d = cfg.data
+
+    def rng(v):
+        return tuple(v) if isinstance(v, list) else v
+
+    return Degradation(scale=rng(d.scale), blur=rng(d.blur), noise=rng(d.noise), quality=rng(d.quality))
+
+
+def _data(cfg: Config, rank: int) -> tuple[torch.utils.data.Dataset, list[ValImage], dict]:
+    d = cfg.data
+    if d.kind == "pairs":
+        root = Path(d.root)
+        folders = [root / t if not Path(t).is_absolute() else Path(t) for t in d.train]
+        ds = PairTiles(folders[0], patch=d.patch, seed=cfg.train.seed, augment=d.augment, color=d.color)
+        val = PairTiles(d.val_dir, seed=0, augment=False, color=d.color).val_images() if d.val_dir else []
+        return ds, val, {"train": [str(f) for f in folders], "val": d.val_dir}
+    folders = [Path(d.root) / t if not Path(t).is_absolute() else Path(t) for t in d.train]
+    missing = [str(f) for f in folders if not f.exists()]
+    if missing:
+        raise TrainError(f"training photos not found: {', '.join(missing)} (set data.root or data.train)")
+    paths = list_images(folders)
+    if len(paths) <= d.val_count:
+        raise TrainError(f"need more than data.val_count={d.val_count} photos, found {len(paths)}")
+    train_paths, val_paths = split_photos(paths, d.val_count)
+    photos = [load_photo(p, d.color) for p in train_paths]
+    deg = _degradation(cfg)
+    ds = PhotoPatches(photos, d.patch, deg, seed=cfg.train.seed, augment=d.augment)
+    val: list[ValImage] = []
+    if rank == 0:
+        val = make_val_images([(p.name, load_photo(p, d.color)) for p in val_paths], deg, seed=cfg.train.seed)
+    info = {"train": [str(f) for f in folders], "train_photos": len(train_paths),
+            "val_photos": [p.name for p in val_paths]}
+    return ds, val, info
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, images: list[ValImage], device: torch.device) -> tuple[float, float]:
+    """Mean protocol PSNR (dB) and SSIM on Y of the validation images (outputs clipped, rounded to uint8)."""
+    from .color import rgb_to_y
+
+    model.eval()
+    ps, ss = [], []
+    for im in images:
+        out = model(im.input.unsqueeze(0).to(device).contiguous(memory_format=torch.channels_last))[0]
+        out = out.clamp(0, 1).float().cpu()
+        if out.shape[0] == 3:
+            rgb = torch.round(out * 255) / 255
+            y = np.clip(np.round(rgb_to_y(rgb).numpy() * 255), 0, 255).astype(np.uint8)
+        else:
+            y = np.clip(np.round(out[0].numpy() * 255), 0, 255).astype(np.uint8)
+        ps.append(psnr_y(im.target_y, y, im.crop_border))
+        ss.append(ssim_y(im.target_y, y, im.crop_border))
+    model.train()
+    return float(np.mean(ps)), float(np.mean(ss))
+
+
+class _Batches:
+    """Batch sampler: step k of this rank -> indices [k*B + r*b, k*B + (r+1)*b) of the global stream."""
+
+    def __init__(self, start: int, stop: int, batch: int, rank: int, world: int) -> None:
+        self.start, self.stop, self.batch, self.rank, self.world = start, stop, batch, rank, world
+        self.local = batch // world
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __iter__(self):
+        for k in range(self.start, self.stop):
+            base = k * self.batch + self.rank * self.local
+            yield list(range(base, base + self.local))
+
+
+def _ignore_sigint(_: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _init_model(model: SRCNN, scheme: str) -> None:
+    if scheme == "paper":
+        for conv in (model.conv1, model.conv2, model.conv3):
+            torch.nn.init.normal_(conv.weight, std=1e-3)
+            torch.nn.init.zeros_(conv.bias)
+
+
+def _plot(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history if h.get("loss") not in ("", None)]
+    loss = [float(h["loss"]) for h in history if h.get("loss") not in ("", None)]
+    vs = [h["step"] for h in history if h.get("val_psnr") not in ("", None)]
+    vp = [float(h["val_psnr"]) for h in history if h.get("val_psnr") not in ("", None)]
+    fig, ax1 = plt.subplots(figsize=(8, 4.5), dpi=100)
+    ax1.plot(steps, loss, color="tab:blue", lw=1, label="training loss (MSE)")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("loss", color="tab:blue")
+    ax2 = ax1.twinx()
+    ax2.plot(vs, vp, "o-", color="tab:red", ms=3, label="validation PSNR")
+    ax2.set_ylabel("validation Y-PSNR (dB)", color="tab:red")
+    ax1.set_title(path.parent.name)
+    fig.tight_layout()
+    tmp = path.with_name("." + path.name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+_FIELDS = ["step", "elapsed_s", "loss", "lr", "val_psnr", "val_ssim"]
+
+
+def _read_log(path: Path, upto: int) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
+    for r in rows:
+        r["step"] = int(r["step"])
+    return rows
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name("." + path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
+    """Train per ``cfg``; returns the run folder. Resumes from ``last.pt`` when ``resume`` is set."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    distributed = world > 1
+    device = resolve_device(cfg.train.device)
+    if distributed:
+        rank = int(os.environ["RANK"])
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    else:
+        rank = 0
+    if cfg.data.batch % world:
+        raise TrainError(f"data.batch={cfg.data.batch} must be divisible by the {world} processes")
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    out = Path(cfg.train.out or f"runs/{cfg.train.name}")
+    state_path = out / "last.pt"
+    if rank == 0:
+        if state_path.exists() and not resume:
+            raise TrainError(f"{out} already holds a run: add --resume, or set train.out to a new folder")
+        if resume and not state_path.exists():
+            raise TrainError(f"{out}: nothing to resume (no last.pt); drop --resume to start")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".write-test"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as e:
+            raise TrainError(f"{out}: run folder not writable ({e.strerror}); set train.out") from None
+
+    torch.manual_seed(cfg.train.seed)
+    np.random.seed(cfg.train.seed)
+    dataset, val_images, data_info = _data(cfg, rank)
+
+    m = cfg.model
+    model = SRCNN(m.channels, m.f1, m.f2, m.f3, m.n1, m.n2, m.residual)
+    _init_model(model, m.init)
+    model.to(device)
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(model).eval() if cfg.optim.ema > 0 else None
+    if ema is not None:
+        for p in ema.parameters():
+            p.requires_grad_(False)
+    last_params = list(model.conv3.parameters())
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.startswith("conv3")], "mult": 1.0},
+        {"params": last_params, "mult": cfg.optim.last_layer_lr_mult},
+    ]
+    o = cfg.optim
+    if o.name == "adam":
+        opt = torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
+    else:
+        opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+
+    start, best, elapsed0 = 0, -math.inf, 0.0
+    if resume:
+        if distributed:
+            dist.barrier()
+        st = load_state(state_path)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        if ema is not None and st.get("ema") is not None:
+            ema.load_state_dict(st["ema"])
+        start, best, elapsed0 = int(st["step"]), float(st["best_psnr"]), float(st["elapsed_s"])
+
+    net: torch.nn.Module = model
+    if distributed:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+    radius = model.receptive_radius
+    border = radius if cfg.train.loss_border < 0 else cfg.train.loss_border
+    meta = {
+        "task": cfg.train.task, "scale": cfg.data.scale, "color": cfg.data.color,
+        "degradation": {"scale": cfg.data.scale, "blur": cfg.data.blur, "noise": cfg.data.noise,
+                        "quality": cfg.data.quality},
+        "data": data_info, "config": asdict(cfg),
+    }
+    writer = None
+    history: list[dict] = []
+    if rank == 0:
+        resolved = {"world_size": world, "per_process_batch": cfg.data.batch // world,
+                    "global_batch": cfg.data.batch, "lr": cfg.optim.lr, "device": str(device),
+                    "loss_border": border, "train_photos": data_info.get("train_photos", 0)}
+        (out / "config.toml").write_text(to_toml(cfg, resolved))
+        history = _read_log(out / "log.csv", start)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(out / "tb"), purge_step=start if resume else None)
+        except Exception:  # tensorboard is optional (the `train` extra)
+            writer = None
+
+    stop = {"signal": 0}
+
+    def on_signal(signum, _frame):
+        stop["signal"] = signum
+
+    old_handlers = {}
+    if rank == 0 or not distributed:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old_handlers[s] = signal.signal(s, on_signal)
+            except ValueError:  # not the main thread
+                pass
+
+    loader = DataLoader(
+        dataset,
+        batch_sampler=_Batches(start, cfg.train.steps, cfg.data.batch, rank, world),
+        num_workers=cfg.data.workers,
+        worker_init_fn=_ignore_sigint if cfg.data.workers else None,
+        persistent_workers=False,
+        prefetch_factor=4 if cfg.data.workers else None,
+    )
+    use_amp = cfg.train.amp and device.type == "cuda"
+
+    def snapshot(step: int, elapsed: float) -> None:
+        state = {"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                 "ema": ema.state_dict() if ema is not None else None, "best_psnr": best,
+                 "elapsed_s": elapsed, "config": to_toml(cfg)}
+        save_state(state_path, state)
+        _write_log(out / "log.csv", history)
+
+    t0 = time.time()
+    last_ckpt = t0
+    bar = None
+    if rank == 0 and progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.train.steps, initial=start, desc=cfg.train.name, unit="step",
+                   dynamic_ncols=True, file=sys.stderr)
+    loss_acc, loss_n, val_psnr = 0.0, 0, float("nan")
+    step = start
+    model.train()
+    for inp, target in loader:
+        lr = lr_at(cfg, step)
+        for g in opt.param_groups:
+            g["lr"] = lr * g["mult"]
+        inp = inp.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True)
+        if device.type == "cpu":
+            inp = inp.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            pred = net(inp)
+        pred = pred.float()
+        if border:
+            pred = pred[..., border:-border, border:-border]
+            target = target[..., border:-border, border:-border]
+        loss = F.mse_loss(pred, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if o.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+        opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - o.ema)
+        step += 1
+        loss_acc += loss.item()
+        loss_n += 1
+        if rank != 0:
+            if stop["signal"]:
+                break
+            continue
+        elapsed = elapsed0 + time.time() - t0
+        row: dict | None = None
+        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+            row = {"step": step, "elapsed_s": round(elapsed, 2), "loss": loss_acc / loss_n, "lr": lr,
+                   "val_psnr": "", "val_ssim": ""}
+            if writer:
+                writer.add_scalar("train/loss", loss_acc / loss_n, step)
+                writer.add_scalar("train/lr", lr, step)
+            loss_acc, loss_n = 0.0, 0
+        validated = False
+        if val_images and (step % cfg.train.val_every == 0 or step == cfg.train.steps):
+            val_psnr, val_ssim = validate(ema if ema is not None else model, val_images, device)
+            row = row or {"step": step, "elapsed_s": round(elapsed, 2), "loss": "", "lr": lr}
+            row.update(val_psnr=round(val_psnr, 4), val_ssim=round(val_ssim, 5))
+            if writer:
+                writer.add_scalar("val/psnr", val_psnr, step)
+                writer.add_scalar("val/ssim", val_ssim, step)
+            if val_psnr > best:
+                best = val_psnr
+                save_weights(out / "best.safetensors", ema if ema is not None else model,
+                             {**meta, "steps": step, "wall_time_s": round(elapsed, 1),
+                              "val_psnr": val_psnr, "val_ssim": val_ssim})
+            validated = True
+        if row:
+            history.append(row)
+        if bar:
+            bar.update(1)
+            if row:
+                bar.set_postfix(loss=f"{row['loss']:.2e}" if row["loss"] != "" else "-", val=f"{val_psnr:.3f}")
+        if validated:
+            _plot(history, out / "curve.png")
+        if validated or time.time() - last_ckpt >= cfg.train.ckpt_every_s or step == cfg.train.steps:
+            snapshot(step, elapsed)
+            last_ckpt = time.time()
+        if stop["signal"]:
+            snapshot(step, elapsed)
+            if bar:
+                bar.write(f"stopped at step {step}; state saved in {state_path} (resume with --resume)")
+            break
+    if bar:
+        bar.close()
+    if writer:
+        writer.close()
+    for s, h in old_handlers.items():
+        signal.signal(s, h)
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    if rank == 0 and not val_images and step == cfg.train.steps:
+        save_weights(out / "best.safetensors", ema if ema is not None else model,
+                     {**meta, "steps": step, "wall_time_s": round(elapsed0 + time.time() - t0, 1)})
+    return out
