@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
@@ -33,11 +34,228 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+_EXT = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif"}
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("--shard takes I/N, e.g. 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise argparse.ArgumentTypeError("--shard I/N needs 0 <= I < N")
+    return i, n
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return v
+
+
+def _plan_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]] | str:
+    """(input, output) pairs for `srcnn enhance`, or an error message."""
+    from .data import IMAGE_EXTENSIONS
+
+    inputs: list[Path] = []
+    single_file = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
+    roots: list[tuple[Path, Path]] = []  # (file, path relative to its root)
+    for raw in args.inputs:
+        p = Path(raw)
+        if p.is_dir():
+            it = p.rglob("*") if args.recursive else p.glob("*")
+            files = sorted(f for f in it if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                           and not f.name.startswith("."))
+            roots.extend((f, f.relative_to(p)) for f in files)
+        elif p.exists():
+            roots.append((p, Path(p.name)))
+        else:
+            return f"{raw}: no such file or folder"
+    if args.shard:
+        i, n = args.shard
+        roots = [r for k, r in enumerate(sorted(roots, key=lambda r: str(r[0]))) if k % n == i]
+    out_arg = Path(args.output) if args.output else None
+    pairs = []
+    for f, rel in roots:
+        inputs.append(f)
+        ext = _EXT.get(args.ext, f.suffix.lower()) if args.ext != "auto" else f.suffix.lower()
+        if ext not in IMAGE_EXTENSIONS:
+            ext = ".png"
+        if ext in (".bmp",):
+            ext = ".png"
+        if out_arg is not None and single_file and out_arg.suffix.lower() in IMAGE_EXTENSIONS:
+            dst = out_arg
+        elif out_arg is not None:
+            dst = out_arg / rel.parent / f"{rel.stem}{args.suffix}{ext}"
+        else:
+            dst = f.with_name(f"{f.stem}{args.suffix}{ext}")
+        pairs.append((f, dst))
+    resolved_inputs = {f.resolve() for f in inputs}
+    for _src, dst in pairs:
+        if dst.resolve() in resolved_inputs:
+            return f"{dst}: output would overwrite an input (use -o or --suffix)"
+    return pairs
+
+
+def _cmd_enhance(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .checkpoint import WeightsError
+    from .enhance import load_model
+    from .images import ImageError, read, write
+
+    plan = _plan_outputs(args)
+    if isinstance(plan, str):
+        return _fail(plan)
+    if not plan:
+        return _fail("no images found in the inputs (supported: png, jpg, jpeg, bmp, tif, tiff, webp)")
+    try:
+        enhancer = load_model(args.model, device=args.device, scale=args.scale)
+    except WeightsError as e:
+        return _fail(str(e))
+    scale = args.scale or enhancer.scale
+    done = skipped = failed = 0
+    show = not args.quiet and sys.stderr.isatty()
+    bar = tqdm(plan, desc="enhance", unit="img", disable=not show or len(plan) == 1, file=sys.stderr)
+    try:
+        for src, dst in bar:
+            if dst.exists() and not args.force:
+                skipped += 1
+                continue
+            try:
+                pic = read(src, max_pixels=args.max_pixels)
+                tile = args.tile or None
+                tiles_total = _tile_count(pic.height * scale, pic.width * scale, tile)
+                tbar = tqdm(total=tiles_total, desc=src.name, unit="tile", leave=False, file=sys.stderr,
+                            disable=not show or tiles_total < 16)
+                out = enhancer.enhance_picture(pic, scale=scale, tile=tile,
+                                               progress=lambda n, tb=tbar: tb.update(n - tb.n))
+                tbar.close()
+                write(dst, out, quality=args.quality)
+                done += 1
+                if not show:
+                    print(f"{src} -> {dst}", file=sys.stderr) if not args.quiet else None
+            except ImageError as e:
+                failed += 1
+                tqdm.write(f"srcnn: skipped {e}", file=sys.stderr)
+            except MemoryError:
+                failed += 1
+                tqdm.write(f"srcnn: skipped {src}: out of memory (use a smaller --tile)", file=sys.stderr)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"srcnn: interrupted: {done} written, {len(plan) - done - skipped - failed} not started; "
+              "rerun to continue (finished outputs are skipped)", file=sys.stderr)
+        return 130
+    bar.close()
+    summary = f"{done} enhanced, {skipped} skipped (output exists; --force to redo), {failed} failed"
+    if failed:
+        print(f"srcnn: {summary}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(summary, file=sys.stderr)
+    return 0
+
+
+def _tile_count(h: int, w: int, tile: int | None) -> int:
+    from .enhance import DEFAULT_TILE
+
+    t = tile or DEFAULT_TILE
+    return -(-h // t) * -(-w // t)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import WeightsError
+    from .enhance import load_model
+    from .evaluate import evaluate_dataset, to_json, to_markdown, to_table
+    from .images import ImageError
+
+    try:
+        enhancer = load_model(args.model, device=args.device, scale=args.scale)
+    except WeightsError as e:
+        return _fail(str(e))
+    scale = 1 if args.jpeg_quality else (args.scale or enhancer.scale)
+    results = []
+    for d in args.dirs:
+        if not Path(d).is_dir():
+            return _fail(f"{d}: not a folder of images")
+        for q in args.jpeg_quality or [None]:
+            try:
+                results.append(evaluate_dataset(enhancer, d, scale=scale, jpeg_quality=q))
+            except (ImageError, FileNotFoundError) as e:
+                return _fail(str(e))
+    name = Path(args.model).stem if Path(args.model).suffix else args.model
+    print(to_table(name, results))
+    from .checkpoint import atomic_write
+
+    if args.json:
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(to_json(name, results)))
+    if args.markdown:
+        atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(to_markdown(name, results) + "\n"))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .zoo import DEFAULT_MODEL, available
+
+    cards = available()
+    print(f"{'name':<14} {'task':<6} {'scale':>5}  metrics")
+    for c in cards:
+        metrics = ", ".join(f"{k} {v}" for k, v in c.metrics.items())
+        default = " (default)" if c.name == DEFAULT_MODEL else ""
+        print(f"{c.name:<14} {c.task:<6} {c.scale:>5}  {metrics}{default}")
+    print(f"{'bicubic':<14} {'sr':<6} {'any':>5}  the MATLAB-compatible bicubic baseline (no network)")
+    if not cards:
+        print("(no trained models ship with this version yet; train one with `srcnn train`)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser with every subcommand."""
     p = argparse.ArgumentParser(prog="srcnn", description="Restore detail in photos with SRCNN.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+
+    from .images import DEFAULT_MAX_PIXELS
+    from .zoo import DEFAULT_MODEL
+
+    e = sub.add_parser("enhance", help="enhance photos (files or folders)", description=(
+        "Enhance images. Outputs go beside the inputs with SUFFIX, or into -o OUT (a folder, or a file name for "
+        "one input). Existing outputs are skipped unless --force; inputs are never overwritten."))
+    e.add_argument("inputs", nargs="+", metavar="INPUT")
+    e.add_argument("-o", "--output", metavar="OUT")
+    e.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name, weights file or 'bicubic' "
+                   f"(default {DEFAULT_MODEL})")
+    e.add_argument("-s", "--scale", type=_positive, help="upscale factor (default: the model's)")
+    e.add_argument("--tile", type=_positive, help="tile size in output pixels (memory bound; exact)")
+    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    e.add_argument("--suffix", default="_srcnn", help="added to output names (default _srcnn)")
+    e.add_argument("--ext", default="auto", choices=["auto", "png", "jpg", "webp", "tif"])
+    e.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    e.add_argument("--recursive", action="store_true", help="descend into sub-folders")
+    e.add_argument("--force", action="store_true", help="redo outputs that exist")
+    e.add_argument("--max-pixels", type=_positive, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,})")
+    e.add_argument("--shard", type=_shard, metavar="I/N", help="process only slice I of N of the sorted inputs")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=_cmd_enhance)
+
+    v = sub.add_parser("evaluate", help="PSNR/SSIM on Y with the paper's protocol", description=(
+        "Per-dataset mean PSNR and SSIM (Y of BT.601, `scale` px shaved, uint8) for the model and its baseline."))
+    v.add_argument("dirs", nargs="+", metavar="DIR")
+    v.add_argument("-m", "--model", required=True, help="model name, weights file or 'bicubic'")
+    v.add_argument("-s", "--scale", type=_positive)
+    v.add_argument("--jpeg-quality", type=int, nargs="+", metavar="Q", help="JPEG task at these qualities")
+    v.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    v.add_argument("--json", metavar="FILE")
+    v.add_argument("--markdown", metavar="FILE")
+    v.set_defaults(func=_cmd_evaluate)
+
+    ms = sub.add_parser("models", help="list the shipped models")
+    ms.set_defaults(func=_cmd_models)
 
     t = sub.add_parser("train", help="train a model from a TOML config", description=(
         "Train per CONFIG.toml; override any key with table.key=value (e.g. optim.lr=5e-4 train.steps=2000)."))

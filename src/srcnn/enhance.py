@@ -8,6 +8,7 @@ the same bicubic and re-attached. Grayscale sources are treated as Y directly (a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from PIL import Image
 
 from .checkpoint import WeightsError, load_weights
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
+from .images import Picture
 from .model import SRCNN
 from .resize import imresize
 from .tiling import forward_tiled
@@ -104,12 +106,28 @@ class Enhancer:
         merged = torch.cat([y, up[1:]], 0)
         return ycbcr_to_rgb(merged).clamp_(0, 1).permute(1, 2, 0).numpy()
 
+    def enhance_picture(self, picture: Picture, scale: int | None = None, tile: int | None = None,
+                        progress: Callable[[int], None] | None = None) -> Picture:
+        """Picture in -> Picture ``scale`` times larger at the same bit depth, gray/RGB, alpha, ICC and EXIF kept."""
+        s = int(scale or self.scale)
+        maxval = 65535.0 if picture.pixels.dtype == np.uint16 else 255.0
+        out = self.enhance_array(picture.pixels.astype(np.float32) / maxval, s, tile, progress)
+        alpha = picture.alpha
+        if alpha is not None and s != 1:
+            a = imresize(torch.from_numpy(alpha.astype(np.float32) / maxval), s).clamp_(0, 1).numpy()
+            alpha = _quantize(a, picture.pixels.dtype)
+        return dataclasses.replace(picture, pixels=_quantize(out, picture.pixels.dtype), alpha=alpha)
+
     def enhance(self, image: Image.Image, *, scale: int | None = None, tile: int | None = None) -> Image.Image:
         """PIL image in (any mode) -> enhanced PIL image, ``scale`` times larger; gray stays gray, alpha kept."""
-        from .images import enhance_picture_pixels, from_pil, to_pil
+        from .images import from_pil, to_pil
 
-        pic = from_pil(image)
-        return to_pil(enhance_picture_pixels(pic, self, scale=scale, tile=tile))
+        return to_pil(self.enhance_picture(from_pil(image), scale=scale, tile=tile))
+
+
+def _quantize(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    maxval = 65535.0 if dtype == np.uint16 else 255.0
+    return np.clip(np.round(x * maxval), 0, maxval).astype(dtype)
 
 
 def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", scale: int | None = None

@@ -1,0 +1,803 @@
+"""Image files in and out: the only module that touches pixels on disk (Pillow + numpy, nothing else).
+
+Data convention: a :class:`Picture` holds ``pixels`` HxWxC (C = 1 gray or 3 RGB) as uint8 or uint16 (16-bit
+sources stay 16-bit), ``alpha`` HxW of the same dtype or None, and the source's ICC profile and EXIF (with the
+Orientation tag already applied to the pixels and reset to 1). ``to_float``/``quantize`` convert to and from
+float32 in [0, 1].
+
+Reading (:func:`read`, :func:`from_pil`):
+
+- EXIF orientation is applied (all 8 values, ``PIL.ImageOps.exif_transpose`` semantics).
+- Animated GIF/APNG/WebP and multi-page TIFF: the first frame/page only.
+- Modes: 1 -> 8-bit gray; L, LA -> gray (+alpha); P, PA -> RGB (+alpha), or gray when the palette is all gray;
+  RGB, RGBA, RGBX, RGBa, La -> RGB/gray (+alpha); transparency keys (tRNS) become an alpha plane;
+  CMYK -> RGB through its ICC profile when it has one (the output then carries sRGB), else Pillow's naive
+  formula; YCbCr, HSV -> RGB; LAB -> sRGB; I;16* -> 16-bit gray; I (32-bit int) -> 16-bit gray with negatives
+  clipped to 0 and, only when the maximum exceeds 65535, scaled down linearly so the maximum becomes 65535;
+  F (float) -> 16-bit gray with NaN -> 0, negatives -> 0 and the range taken as [0, 1], [0, 255], [0, 65535]
+  or [0, max], the first that holds the largest finite value.
+- 16-bit RGB/RGBA/gray+alpha PNG and 16-bit RGB/RGBA TIFF are read at full depth (Pillow alone would reduce
+  them to 8 bits; each is decoded twice by Pillow, once per byte, which relies on Pillow's tile rawmodes; if
+  that ever fails the image is read at 8 bits with a warning). 16-bit gray+alpha TIFF is not readable.
+- Only common raster formats are opened (no EPS/PDF/fonts); decompression bombs are refused by ``max_pixels``
+  (None: no limit), checked on the header before any pixel is decoded; truncated or corrupt files raise.
+  Pillow's global ``Image.MAX_IMAGE_PIXELS`` is set to None only while read() decodes, under a lock.
+- Every failure is an :class:`ImageError` whose one-line message names the file and the reason.
+
+Writing (:func:`write`, :func:`encode`): the format comes from the extension (:func:`format_for_path`).
+
+- PNG: 8-bit L/LA/RGB/RGBA, 16-bit gray/gray+alpha/RGB/RGBA; ICC and EXIF kept.
+- TIFF: 8-bit L/LA/RGB/RGBA and 16-bit gray with ICC and EXIF, deflate-compressed, or uncompressed when the
+  EXIF has Exif/GPS sub-IFDs (Pillow's libtiff writer cannot store those); 16-bit RGB/RGBA with ICC only, no
+  EXIF (own writer, deflate); 16-bit gray+alpha is written as 16-bit RGBA (Pillow cannot read it back as such).
+- JPEG: 8-bit gray or RGB, alpha dropped (not composited), ICC and EXIF kept; ``quality`` (default 95) and
+  4:4:4 chroma at quality >= 90, 4:2:0 below.
+- WebP: 8-bit RGB/RGBA (gray is written as RGB); lossy at ``quality``, lossless at quality 100; ICC, EXIF kept.
+- BMP: 8-bit gray or RGB, alpha dropped, no ICC or EXIF.
+- 16-bit pictures are rounded to 8 bits for JPEG, WebP and BMP. An ICC profile whose colour space does not
+  match the written pixels (e.g. a gray profile on RGB WebP data) is left out.
+- Writing is atomic: a temporary ``.<name>.tmp-<random>`` in the same folder, fsync, then ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+import shutil
+import struct
+import sys
+import threading
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+
+__all__ = [
+    "ImageError",
+    "DEFAULT_MAX_PIXELS",
+    "Picture",
+    "quantize",
+    "read",
+    "write",
+    "encode",
+    "to_pil",
+    "from_pil",
+    "format_for_path",
+    "OUTPUT_EXTENSIONS",
+]
+
+DEFAULT_MAX_PIXELS = 100_000_000
+
+OUTPUT_EXTENSIONS: dict[str, str] = {
+    ".bmp": "BMP",
+    ".jpeg": "JPEG",
+    ".jpg": "JPEG",
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+}
+_FORMAT_ALIASES = {
+    "BMP": "BMP",
+    "JPEG": "JPEG",
+    "JPG": "JPEG",
+    "PNG": "PNG",
+    "TIF": "TIFF",
+    "TIFF": "TIFF",
+    "WEBP": "WEBP",
+}
+
+# Formats read() will try (Pillow names; JPEG covers MPO). Deliberately excludes EPS/PDF (Ghostscript) and exotica.
+_INPUT_FORMATS = (
+    "PNG", "JPEG", "WEBP", "TIFF", "BMP", "DIB", "GIF", "PPM", "TGA", "ICO", "JPEG2000", "AVIF", "QOI",
+    "PCX", "SGI", "PSD",
+)  # fmt: skip
+
+_ORIENTATION = 0x0112
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+# TIFF tags that are descriptive metadata (kept as EXIF when the source is a TIFF); the rest describe the
+# source's own pixel layout and must not travel to another file.
+_TIFF_METADATA_TAGS = {269, 270, 271, 272, 282, 283, 296, 305, 306, 315, 316, 33432, _EXIF_IFD, _GPS_IFD}
+
+# Decoding errors Pillow raises on bad files; all become ImageError.
+_DECODE_ERRORS = (
+    OSError, ValueError, SyntaxError, struct.error, EOFError, IndexError, KeyError, TypeError,
+    ZeroDivisionError, OverflowError, MemoryError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+)  # fmt: skip
+
+# Pillow's own decompression-bomb limit is a process global; read() replaces it by max_pixels under this lock.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+class ImageError(Exception):
+    """One-line user-facing error: str(e) names the file and the reason."""
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Picture
+
+
+@dataclass
+class Picture:
+    """Decoded image: pixels HxWxC (C 1 or 3) uint8/uint16, alpha HxW same dtype or None, plus metadata."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    icc: bytes | None = None
+    exif: bytes | None = None
+    format: str = ""
+
+    def __post_init__(self) -> None:
+        pixels = np.asarray(self.pixels)
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
+            raise ValueError(f"pixels must be HxW, HxWx1 or HxWx3, got shape {pixels.shape}")
+        if pixels.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"pixels must be uint8 or uint16, got {pixels.dtype}")
+        self.pixels = pixels
+        if self.alpha is not None:
+            alpha = np.asarray(self.alpha)
+            if alpha.ndim == 3 and alpha.shape[2] == 1:
+                alpha = alpha[:, :, 0]
+            if alpha.shape != pixels.shape[:2] or alpha.dtype != pixels.dtype:
+                raise ValueError(f"alpha must be {pixels.shape[:2]} {pixels.dtype}, got {alpha.shape} {alpha.dtype}")
+            self.alpha = alpha
+
+    @property
+    def bits(self) -> int:
+        """Bits per sample: 8 or 16."""
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+    @property
+    def height(self) -> int:
+        """Height in pixels."""
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Width in pixels."""
+        return int(self.pixels.shape[1])
+
+    @property
+    def is_gray(self) -> bool:
+        """True for one-channel (grayscale) pixels."""
+        return self.pixels.shape[2] == 1
+
+    def to_float(self) -> np.ndarray:
+        """Pixels as HxWxC float32 in [0, 1]."""
+        return self.pixels.astype(np.float32) / np.float32(_max_value(self.bits))
+
+    def alpha_to_float(self) -> np.ndarray | None:
+        """Alpha as HxW float32 in [0, 1] (1 = opaque), or None."""
+        if self.alpha is None:
+            return None
+        return self.alpha.astype(np.float32) / np.float32(_max_value(self.bits))
+
+    @staticmethod
+    def from_float(
+        pixels: np.ndarray,
+        bits: int = 8,
+        alpha: np.ndarray | None = None,
+        icc: bytes | None = None,
+        exif: bytes | None = None,
+        format: str = "",
+    ) -> Picture:
+        """Picture from HxW/HxWxC float pixels (and HxW float alpha) in [0, 1], rounded to ``bits`` (8/16)."""
+        return Picture(
+            quantize(pixels, bits),
+            None if alpha is None else quantize(alpha, bits),
+            icc=icc,
+            exif=exif,
+            format=format,
+        )
+
+
+def _max_value(bits: int) -> int:
+    return 65535 if bits == 16 else 255
+
+
+def quantize(array: np.ndarray, bits: int) -> np.ndarray:
+    """Float data in [0, 1] (clipped; NaN -> 0) -> uint8 (bits=8) or uint16 (bits=16), rounded; same shape."""
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    top = _max_value(bits)
+    scaled = np.nan_to_num(np.asarray(array, dtype=np.float64), nan=0.0) * top
+    return np.clip(np.rint(scaled), 0, top).astype(np.uint16 if bits == 16 else np.uint8)
+
+
+def _to_8bit(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    return ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def read(
+    path: str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Picture:
+    """Decode the first frame of an image file (path, bytes-like data or binary file object) into a Picture."""
+    name, source = _source(path)
+    try:
+        return _decode(source, name, max_pixels)
+    except ImageError:
+        raise
+    except FileNotFoundError as e:
+        raise ImageError(f"{name}: no such file") from e
+    except IsADirectoryError as e:
+        raise ImageError(f"{name}: is a directory, not an image file") from e
+    except PermissionError as e:
+        raise ImageError(f"{name}: permission denied") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{name}: not a recognised image file (unknown or unsupported format)") from e
+    except MemoryError as e:
+        raise ImageError(f"{name}: not enough memory to decode the image") from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{name}: image too large to decode safely ({_one_line(e)})") from e
+    except _DECODE_ERRORS as e:
+        reason = _one_line(e) or type(e).__name__
+        if "truncated" in reason:
+            raise ImageError(f"{name}: file is truncated (incomplete download or copy?)") from e
+        raise ImageError(f"{name}: cannot decode the image, the file is corrupt or unsupported ({reason})") from e
+
+
+def _source(path: object) -> tuple[str, object]:
+    """(name for messages, something Image.open accepts and that can be opened again)."""
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        data = bytes(path)
+        if not data:
+            raise ImageError("<bytes>: empty data (0 bytes)")
+        return "<bytes>", data
+    if hasattr(path, "read"):
+        name = getattr(path, "name", None)
+        name = name if isinstance(name, str) and name else "<stream>"
+        try:
+            data = path.read()  # type: ignore[attr-defined]
+        except OSError as e:
+            raise ImageError(f"{name}: cannot read ({_one_line(e.strerror or e)})") from e
+        if not isinstance(data, (bytes, bytearray)):
+            raise ImageError(f"{name}: not a binary stream")
+        if not data:
+            raise ImageError(f"{name}: empty file (0 bytes)")
+        return name, bytes(data)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"read() takes a path, bytes or a binary file object, not {type(path).__name__}")
+    p = Path(path)
+    name = str(p)
+    try:
+        st = p.stat()
+    except FileNotFoundError as e:
+        raise ImageError(f"{name}: no such file") from e
+    except OSError as e:
+        raise ImageError(f"{name}: cannot read ({_one_line(e.strerror or e)})") from e
+    if p.is_dir():
+        raise ImageError(f"{name}: is a directory, not an image file")
+    if st.st_size == 0:
+        raise ImageError(f"{name}: empty file (0 bytes)")
+    return name, p
+
+
+def _open(source: object) -> ImageFile.ImageFile:
+    fp = io.BytesIO(source) if isinstance(source, bytes) else source
+    Image.init()  # registers all plugins (once); formats Pillow was built without are skipped
+    return Image.open(fp, formats=[f for f in _INPUT_FORMATS if f in Image.OPEN])  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def _no_pillow_limit() -> Iterator[None]:
+    """Turn Pillow's global bomb limit off while we decode (our max_pixels check replaces it)."""
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _decode(source: object, name: str, max_pixels: int | None) -> Picture:
+    with _no_pillow_limit(), _open(source) as img:
+        w, h = img.size
+        if max_pixels is not None and w * h > max_pixels:
+            raise ImageError(
+                f"{name}: image is {w} x {h} = {w * h} pixels, over the limit of {max_pixels} "
+                "(use --max-pixels to raise it)"
+            )
+        split = _split16_plan(img)
+        img.load()
+        deep = None
+        if split is not None:
+            try:
+                deep = _decode16(img, source, split)
+            except _DECODE_ERRORS as e:  # pragma: no cover - depends on Pillow internals
+                warnings.warn(f"{name}: 16-bit colour read as 8 bits ({_one_line(e)})", stacklevel=3)
+        return _picture(img, name, deep)
+
+
+def _swap_endian(rawmode: str) -> str:
+    if rawmode.endswith("16N"):
+        rawmode = rawmode[:-1] + ("L" if sys.byteorder == "little" else "B")
+    return rawmode[:-1] + ("B" if rawmode.endswith("L") else "L")
+
+
+# Rawmodes with which Pillow reduces 16-bit colour PNG/TIFF to 8 bits (it has no 16-bit colour mode).
+_SPLIT16 = frozenset({"RGB;16B", "RGB;16L", "RGB;16N", "RGBA;16B", "RGBA;16L", "RGBA;16N", "LA;16B"})
+
+
+def _tile_rawmode(tile: tuple) -> str | None:
+    args = tile[3]
+    if isinstance(args, str):
+        return args
+    if isinstance(args, tuple) and args and isinstance(args[0], str):
+        return args[0]
+    return None
+
+
+def _split16_plan(img: ImageFile.ImageFile) -> list[tuple] | None:
+    """For 16-bit colour PNG/TIFF (which Pillow decodes to 8 bits), tiles that decode the missing bytes."""
+    if img.format not in ("PNG", "TIFF") or not img.tile:
+        return None
+    plan = []
+    for tile in img.tile:
+        rawmode = _tile_rawmode(tile)
+        if rawmode not in _SPLIT16 or tile[0] not in ("zip", "raw", "libtiff"):
+            return None
+        # LA;16B: the 4-byte "RGBA" unpacker yields L-high, L-low, A-high, A-low in one pass.
+        other = "RGBA" if rawmode == "LA;16B" else _swap_endian(rawmode)
+        args = other if isinstance(tile[3], str) else (other, *tile[3][1:])
+        plan.append(tile._replace(args=args) if hasattr(tile, "_replace") else (*tile[:3], args))
+    return plan
+
+
+def _decode16(img: ImageFile.ImageFile, source: object, plan: list[tuple]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Full-depth (pixels HxWxC, alpha HxW) uint16 of a 16-bit colour image already loaded at 8 bits."""
+    with _open(source) as other:
+        other.tile = plan
+        other.load()
+        low = np.asarray(other)
+    high = np.asarray(img)
+    if _tile_rawmode(plan[0]) == "RGBA":  # gray+alpha PNG: one pass gave all four bytes
+        b = low.astype(np.uint16)
+        gray = (b[:, :, 0] << 8) | b[:, :, 1]
+        return gray[:, :, None], (b[:, :, 2] << 8) | b[:, :, 3]
+    full = (high.astype(np.uint16) << 8) | low.astype(np.uint16)
+    if full.shape[2] == 4:
+        return np.ascontiguousarray(full[:, :, :3]), np.ascontiguousarray(full[:, :, 3])
+    pixels = np.ascontiguousarray(full)
+    key = img.info.get("transparency")
+    alpha = _key_alpha(pixels, key, 16)
+    return pixels, alpha
+
+
+def _key_alpha(pixels: np.ndarray, key: object, bits: int) -> np.ndarray | None:
+    """Alpha plane from a transparency key (tRNS colour or gray value), or None."""
+    if key is None or isinstance(key, bytes):
+        return None
+    key_arr = np.atleast_1d(np.asarray(key))
+    if key_arr.size != pixels.shape[2]:
+        return None
+    transparent = np.all(pixels == key_arr.astype(pixels.dtype), axis=2)
+    return np.where(transparent, 0, _max_value(bits)).astype(pixels.dtype)
+
+
+def _picture(img: Image.Image, name: str, deep: tuple[np.ndarray, np.ndarray | None] | None = None) -> Picture:
+    """Picture from a loaded Pillow image (first frame), applying EXIF orientation."""
+    icc = img.info.get("icc_profile") or None
+    if deep is not None:
+        pixels, alpha = deep
+    else:
+        pixels, alpha, icc = _arrays(img, name, icc)
+    exif, orientation = _exif(img)
+    pixels = _orient(pixels, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+    fmt = img.format or ""
+    return Picture(pixels, alpha, icc=icc, exif=exif, format="JPEG" if fmt == "MPO" else fmt)
+
+
+def _arrays(img: Image.Image, name: str, icc: bytes | None) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
+    """(pixels HxWxC, alpha HxW or None, ICC) of a loaded image in any Pillow mode."""
+    mode = img.mode
+    key = img.info.get("transparency")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or key is not None or (img.palette is not None and img.palette.mode == "RGBA")
+        rgb = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
+        gray = np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2])
+        pixels = rgb[:, :, :1] if gray else rgb[:, :, :3]
+        return np.ascontiguousarray(pixels), (np.ascontiguousarray(rgb[:, :, 3]) if has_alpha else None), icc
+    if mode == "1":
+        return np.asarray(img.convert("L"))[:, :, None], None, icc
+    if mode in ("L", "RGB", "RGBX"):
+        pixels = np.asarray(img.convert("RGB") if mode == "RGBX" else img)
+        pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+        return pixels, _key_alpha(pixels, key, 8), icc
+    if mode in ("LA", "La", "RGBA", "RGBa"):
+        arr = np.asarray(img.convert("LA" if mode.startswith("L") else "RGBA"))
+        return np.ascontiguousarray(arr[:, :, :-1]), np.ascontiguousarray(arr[:, :, -1]), icc
+    if mode.startswith("I;16"):
+        pixels = np.asarray(img).astype(np.uint16)[:, :, None]
+        return pixels, _key_alpha(pixels, key, 16), icc
+    if mode == "I":
+        values = np.clip(np.asarray(img, dtype=np.int64), 0, None)
+        top = int(values.max(initial=0))
+        if top > 65535:
+            values = np.rint(values * (65535.0 / top))
+        return values.astype(np.uint16)[:, :, None], None, icc
+    if mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        top = float(finite.max()) if finite.size else 0.0
+        scale = next((s for s in (1.0, 255.0, 65535.0) if top <= s), top)
+        return quantize(np.nan_to_num(values, nan=0.0) / scale, 16)[:, :, None], None, icc
+    if mode == "CMYK":
+        return np.asarray(_cmyk_to_rgb(img, icc)), None, _srgb_profile() if icc else None
+    if mode == "LAB":
+        lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
+        rgb = ImageCms.profileToProfile(img, lab, srgb, outputMode="RGB")
+        return np.asarray(rgb), None, None
+    try:
+        rgb = img.convert("RGB")
+    except ValueError as e:
+        raise ImageError(f"{name}: unsupported image mode {mode}") from e
+    return np.asarray(rgb), None, icc
+
+
+def _cmyk_to_rgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            out = ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            if out is not None:
+                return out
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass
+    return img.convert("RGB")
+
+
+def _srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _exif(img: Image.Image) -> tuple[bytes | None, int]:
+    """(EXIF bytes with Orientation reset to 1 or None, the orientation to apply); bad EXIF is dropped."""
+    try:
+        exif = img.getexif()
+        if not len(exif):
+            return None, 1
+        orientation = exif.get(_ORIENTATION, 1)
+        clean = Image.Exif()
+        for tag, value in exif.items():
+            if img.format == "TIFF" and tag not in _TIFF_METADATA_TAGS:
+                continue
+            clean[tag] = exif.get_ifd(tag) if tag in (_EXIF_IFD, _GPS_IFD) else value
+        if not len(clean):
+            return None, orientation if isinstance(orientation, int) else 1
+        clean[_ORIENTATION] = 1
+        data = clean.tobytes()
+    except Exception:  # noqa: BLE001 - metadata is optional; a broken EXIF block must not stop the read
+        return None, 1
+    return data, orientation if isinstance(orientation, int) else 1
+
+
+def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF orientation (1-8) to an HxW or HxWxC array, as PIL.ImageOps.exif_transpose does."""
+    swap = (1, 0, *range(2, array.ndim))
+    if orientation == 2:
+        out = array[:, ::-1]
+    elif orientation == 3:
+        out = array[::-1, ::-1]
+    elif orientation == 4:
+        out = array[::-1]
+    elif orientation == 5:
+        out = array.transpose(swap)
+    elif orientation == 6:
+        out = np.rot90(array, -1)
+    elif orientation == 7:
+        out = array[::-1, ::-1].transpose(swap)
+    elif orientation == 8:
+        out = np.rot90(array, 1)
+    else:
+        return array
+    return np.ascontiguousarray(out)
+
+
+def from_pil(img: Image.Image) -> Picture:
+    """Picture from a loaded or lazy Pillow image (any mode), EXIF orientation applied; 16-bit colour is 8-bit."""
+    name = getattr(img, "filename", "") or "<image>"
+    try:
+        img.load()
+        return _picture(img, str(name))
+    except ImageError:
+        raise
+    except _DECODE_ERRORS as e:
+        raise ImageError(f"{name}: cannot convert the image ({_one_line(e)})") from e
+
+
+def to_pil(picture: Picture) -> Image.Image:
+    """Pillow image of a Picture: I;16 for 16-bit gray without alpha, else L/LA/RGB/RGBA (16-bit rounded to 8)."""
+    img = _pil_image(picture, allow16=True)
+    if picture.icc:
+        img.info["icc_profile"] = picture.icc
+    if picture.exif:
+        img.info["exif"] = picture.exif
+    return img
+
+
+def _pil_image(picture: Picture, allow16: bool, alpha: bool = True) -> Image.Image:
+    """Pillow image of the pixels (+alpha); 16-bit kept only for gray without alpha when allow16."""
+    keep_alpha = alpha and picture.alpha is not None
+    if allow16 and picture.bits == 16 and picture.is_gray and not keep_alpha:
+        return Image.fromarray(np.ascontiguousarray(picture.pixels[:, :, 0], dtype="<u2"))  # I;16
+    pixels = _to_8bit(picture.pixels)
+    if keep_alpha:
+        pixels = np.concatenate([pixels, _to_8bit(picture.alpha)[:, :, None]], axis=2)  # type: ignore[arg-type]
+    if pixels.shape[2] == 1:
+        return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0]))  # L
+    return Image.fromarray(np.ascontiguousarray(pixels))  # LA, RGB or RGBA
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Writing
+
+
+def format_for_path(path: str | os.PathLike[str]) -> str:
+    """Output format (Pillow name) from the file extension; unknown extension -> ImageError."""
+    ext = Path(path).suffix.lower()
+    if ext in OUTPUT_EXTENSIONS:
+        return OUTPUT_EXTENSIONS[ext]
+    what = f"unknown output extension '{ext}'" if ext else "no file extension to choose the format from"
+    raise ImageError(f"{path}: {what} (supported: {' '.join(sorted(OUTPUT_EXTENSIONS))})")
+
+
+def _normalize_format(format: str) -> str:
+    key = format.strip().lstrip(".").upper()
+    if key not in _FORMAT_ALIASES:
+        raise ImageError(
+            f"unknown output format '{format}' (supported: {', '.join(sorted(set(_FORMAT_ALIASES.values())))})"
+        )
+    return _FORMAT_ALIASES[key]
+
+
+def encode(picture: Picture, format: str, quality: int = 95) -> bytes:
+    """Encode a Picture in memory as PNG/JPEG/TIFF/WEBP/BMP (aliases jpg, tif accepted); -> file bytes."""
+    fmt = _normalize_format(format)
+    if not 1 <= int(quality) <= 100:
+        raise ImageError(f"JPEG/WebP quality must be between 1 and 100, got {quality}")
+    try:
+        return _encode(picture, fmt, int(quality))
+    except ImageError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, MemoryError, struct.error) as e:
+        raise ImageError(f"cannot encode as {fmt}: {_one_line(e) or type(e).__name__}") from e
+
+
+def _icc_for(icc: bytes | None, channels: int) -> bytes | None:
+    """The ICC profile if its colour space matches gray (1) or RGB (3) pixels, else None."""
+    if not icc or len(icc) < 128:
+        return None
+    space = icc[16:20]
+    return icc if space == (b"GRAY" if channels == 1 else b"RGB ") else None
+
+
+def _exif_for(exif: bytes | None) -> bytes | None:
+    if not exif:
+        return None
+    return exif if exif.startswith(b"Exif\x00\x00") else b"Exif\x00\x00" + exif
+
+
+def _has_sub_ifds(exif: bytes | None) -> bool:
+    if not exif:
+        return False
+    parsed = Image.Exif()
+    with contextlib.suppress(Exception):
+        parsed.load(exif)
+    return _EXIF_IFD in parsed or _GPS_IFD in parsed
+
+
+def _encode(picture: Picture, fmt: str, quality: int) -> bytes:
+    exif = _exif_for(picture.exif)
+    if picture.bits == 16 and fmt == "PNG":
+        channels = picture.pixels.shape[2]
+        return _png16(picture.pixels, picture.alpha, _icc_for(picture.icc, channels), exif)
+    if picture.bits == 16 and fmt == "TIFF" and not (picture.is_gray and picture.alpha is None):
+        pixels = np.repeat(picture.pixels, 3, axis=2) if picture.is_gray else picture.pixels
+        return _tiff16(pixels, picture.alpha, _icc_for(picture.icc, 3))
+
+    options: dict[str, object] = {}
+    if fmt == "JPEG":
+        img = _pil_image(picture, allow16=False, alpha=False)
+        options = {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
+        if exif is not None and len(exif) > 65533:
+            warnings.warn("EXIF too large for JPEG; not written", stacklevel=3)
+            exif = None
+    elif fmt == "WEBP":
+        img = _pil_image(picture, allow16=False)
+        img = img.convert("RGBA" if img.mode == "LA" else "RGB") if img.mode in ("L", "LA") else img
+        options = {"quality": quality, "lossless": quality == 100}
+    elif fmt == "BMP":
+        img = _pil_image(picture, allow16=False, alpha=False)
+        exif = None
+    elif fmt == "TIFF":
+        img = _pil_image(picture, allow16=True)
+        # Pillow's libtiff (deflate) writer fails on EXIF sub-IFDs; its own uncompressed writer keeps them.
+        options = {"compression": None if _has_sub_ifds(exif) else "tiff_adobe_deflate"}
+    else:  # PNG 8-bit
+        img = _pil_image(picture, allow16=False)
+    channels = 1 if img.mode in ("L", "LA", "I;16") else 3
+    icc = _icc_for(picture.icc, channels) if fmt != "BMP" else None
+    if icc:
+        options["icc_profile"] = icc
+    if exif:
+        options["exif"] = exif
+    buf = io.BytesIO()
+    img.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png_filtered_rows(raw: np.ndarray, bpp: int) -> Iterator[bytes]:
+    """PNG-filter rows of an (H, stride) uint8 array, choosing per row the filter with least sum |byte|."""
+    h, stride = raw.shape
+    block = max(1, (1 << 20) // max(stride, 1))
+    prev = np.zeros(stride, dtype=np.uint8)
+    for start in range(0, h, block):
+        rows = raw[start : start + block]
+        x = rows.astype(np.int16)
+        b = np.concatenate([prev[None], rows[:-1]]).astype(np.int16)
+        a = np.zeros_like(x)
+        a[:, bpp:] = x[:, :-bpp]
+        c = np.zeros_like(x)
+        c[:, bpp:] = b[:, :-bpp]
+        pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+        candidates = np.stack([x, x - a, x - b, x - ((a + b) >> 1), x - paeth]).astype(np.uint8)
+        score = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)
+        best = score.argmin(axis=0)
+        chosen = candidates[best, np.arange(len(rows))]
+        yield np.concatenate([best.astype(np.uint8)[:, None], chosen], axis=1).tobytes()
+        prev = rows[-1]
+
+
+def _png16(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None) -> bytes:
+    """16-bit PNG (gray, gray+alpha, RGB or RGBA), which Pillow cannot write in colour."""
+    planes = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
+    h, w, c = planes.shape
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    raw = np.ascontiguousarray(planes, dtype=">u2").view(np.uint8).reshape(h, w * c * 2)
+    out = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0))]
+    if icc:
+        out.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+    if exif:
+        out.append(_png_chunk(b"eXIf", exif[6:]))
+    compressor = zlib.compressobj(6)
+    pending = b""
+    for rows in _png_filtered_rows(raw, 2 * c):
+        pending += compressor.compress(rows)
+        if len(pending) >= 1 << 20:
+            out.append(_png_chunk(b"IDAT", pending))
+            pending = b""
+    pending += compressor.flush()
+    out.append(_png_chunk(b"IDAT", pending))
+    out.append(_png_chunk(b"IEND", b""))
+    return b"".join(out)
+
+
+def _tiff16(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None) -> bytes:
+    """16-bit little-endian TIFF (RGB/RGBA; deflate + horizontal predictor), which Pillow cannot write."""
+    planes = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
+    h, w, c = planes.shape
+    diff = planes.astype(np.uint16)  # copy
+    diff[:, 1:] -= planes[:, :-1]  # predictor 2: horizontal differences, modulo 2**16
+    rows_per_strip = max(1, (1 << 18) // (w * c * 2))
+    strips = [
+        zlib.compress(diff[r : r + rows_per_strip].astype("<u2").tobytes(), 6) for r in range(0, h, rows_per_strip)
+    ]
+    short, long_, undefined = 3, 4, 7
+    entries: list[tuple[int, int, list[int] | bytes]] = [
+        (256, long_, [w]),
+        (257, long_, [h]),
+        (258, short, [16] * c),
+        (259, short, [8]),  # Adobe deflate
+        (262, short, [2]),  # RGB
+        (273, long_, [0] * len(strips)),  # strip offsets, filled in below
+        (277, short, [c]),
+        (278, long_, [rows_per_strip]),
+        (279, long_, [len(s) for s in strips]),
+        (284, short, [1]),
+        (317, short, [2]),
+    ]
+    if alpha is not None:
+        entries.append((338, short, [2]))  # unassociated alpha
+    entries.append((339, short, [1] * c))
+    if icc:
+        entries.append((34675, undefined, icc))
+
+    def encoded(kind: int, values: list[int] | bytes) -> bytes:
+        if kind == undefined:
+            return bytes(values)
+        return struct.pack(f"<{len(values)}{'H' if kind == short else 'I'}", *values)
+
+    ifd_size = 2 + 12 * len(entries) + 4
+    extra_at = 8 + ifd_size
+    extra_len = sum((len(encoded(k, v)) + 1) & ~1 for _, k, v in entries if len(encoded(k, v)) > 4)
+    offsets, at = [], extra_at + extra_len
+    for s in strips:
+        offsets.append(at)
+        at += len(s)
+    entries[5] = (273, long_, offsets)
+
+    head = bytearray(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries)))
+    extra = bytearray()
+    for tag, kind, values in entries:
+        data = encoded(kind, values)
+        count = len(values)
+        if len(data) <= 4:
+            head += struct.pack("<HHI", tag, kind, count) + data.ljust(4, b"\x00")
+        else:
+            head += struct.pack("<HHII", tag, kind, count, extra_at + len(extra))
+            extra += data + (b"\x00" if len(data) % 2 else b"")
+    head += struct.pack("<I", 0)
+    return bytes(head) + bytes(extra) + b"".join(strips)
+
+
+def write(path: str | os.PathLike[str], picture: Picture, quality: int = 95, format: str | None = None) -> None:
+    """Encode ``picture`` (format from the extension unless given) and replace ``path`` atomically."""
+    path = Path(path)
+    try:
+        fmt = _normalize_format(format) if format else format_for_path(path)
+        data = encode(picture, fmt, quality)
+    except ImageError as e:
+        message = str(e)
+        raise ImageError(message if message.startswith(f"{path}:") else f"{path}: {message}") from e
+    parent = path.parent
+    if not parent.is_dir():
+        raise ImageError(f"{path}: cannot write, folder {parent} does not exist")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory")
+    tmp = parent / f".{path.name}.tmp-{secrets.token_hex(6)}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            with contextlib.suppress(OSError):
+                shutil.copymode(path, tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise ImageError(f"{path}: cannot write ({_one_line(e.strerror or e)})") from e
+        raise
+    _fsync_dir(parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Best effort: make the rename durable (POSIX only)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
