@@ -277,7 +277,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
         "task": cfg.train.task, "scale": cfg.data.scale, "color": cfg.data.color,
         "degradation": {"scale": cfg.data.scale, "blur": cfg.data.blur, "noise": cfg.data.noise,
                         "quality": cfg.data.quality},
-        "data": data_info, "config": asdict(cfg),
+        "data": data_info, "train_config": asdict(cfg),
     }
     writer = None
     history: list[dict] = []
