@@ -61,27 +61,23 @@ def _plan_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]] | str:
     """(input, output) pairs for `srcnn enhance`, or an error message."""
     from .data import IMAGE_EXTENSIONS
 
-    inputs: list[Path] = []
     single_file = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
-    roots: list[tuple[Path, Path]] = []  # (file, path relative to its root)
+    roots: list[tuple[Path, Path, bool]] = []  # (file, path relative to its root, found in a folder)
     for raw in args.inputs:
         p = Path(raw)
         if p.is_dir():
             it = p.rglob("*") if args.recursive else p.glob("*")
             files = sorted(f for f in it if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
                            and not f.name.startswith("."))
-            roots.extend((f, f.relative_to(p)) for f in files)
+            roots.extend((f, f.relative_to(p), True) for f in files)
         elif p.exists():
-            roots.append((p, Path(p.name)))
+            roots.append((p, Path(p.name), False))
         else:
             return f"{raw}: no such file or folder"
-    if args.shard:
-        i, n = args.shard
-        roots = [r for k, r in enumerate(sorted(roots, key=lambda r: str(r[0]))) if k % n == i]
     out_arg = Path(args.output) if args.output else None
     pairs = []
-    for f, rel in roots:
-        inputs.append(f)
+    listed = []
+    for f, rel, in_folder in roots:
         ext = _EXT.get(args.ext, f.suffix.lower()) if args.ext != "auto" else f.suffix.lower()
         if ext not in IMAGE_EXTENSIONS:
             ext = ".png"
@@ -94,10 +90,20 @@ def _plan_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]] | str:
         else:
             dst = f.with_name(f"{f.stem}{args.suffix}{ext}")
         pairs.append((f, dst))
-    resolved_inputs = {f.resolve() for f in inputs}
+        listed.append(in_folder)
+    # A file found in a folder that is another input's output (from an earlier run) is not an input itself.
+    made_from: dict[Path, set[Path]] = {}
+    for f, dst in pairs:
+        made_from.setdefault(dst.resolve(), set()).add(f.resolve())
+    pairs = [(f, dst) for (f, dst), in_folder in zip(pairs, listed, strict=True)
+             if not (in_folder and made_from.get(f.resolve(), set()) - {f.resolve()})]
+    resolved_inputs = {f.resolve() for f, _ in pairs}
     for _src, dst in pairs:
         if dst.resolve() in resolved_inputs:
             return f"{dst}: output would overwrite an input (use -o or --suffix)"
+    if args.shard:
+        i, n = args.shard
+        pairs = [r for k, r in enumerate(sorted(pairs, key=lambda r: str(r[0]))) if k % n == i]
     return pairs
 
 
@@ -135,6 +141,10 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
                 out = enhancer.enhance_picture(pic, scale=scale, tile=tile,
                                                progress=lambda n, tb=tbar: tb.update(n - tb.n))
                 tbar.close()
+                try:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise ImageError(f"{dst}: cannot create folder {dst.parent} ({e.strerror or e})") from e
                 write(dst, out, quality=args.quality)
                 done += 1
                 if not show:
@@ -267,14 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 
-    try:
-        from . import prepare
-    except ImportError:  # pragma: no cover
-        prepare = None
-    if prepare is not None:
-        pp = sub.add_parser("prepare", help="cut photos into the seed's good|poor pair tiles")
-        prepare.add_arguments(pp)
-        pp.set_defaults(func=prepare.run)
+    from . import demo, prepare
+
+    pp = sub.add_parser("prepare", help="cut photos into the seed's good|poor pair tiles")
+    prepare.add_arguments(pp)
+    pp.set_defaults(func=prepare.run)
+
+    dm = sub.add_parser("demo", help="enhance the bundled example photo and write a comparison")
+    demo.add_arguments(dm)
+    dm.set_defaults(func=demo.run)
     return p
 
 
