@@ -35,6 +35,7 @@ class ModelSection:
     channels: int = 1
     residual: bool = True
     init: str = "default"  # "default" (PyTorch) or "paper" (Gaussian std 1e-3, zero bias)
+    init_from: str = ""  # start from these weights (.safetensors), e.g. fine-tune x2/x4 from x3
 
 
 @dataclass

@@ -108,8 +108,8 @@ def _draw(value: float | tuple[float, float] | list[float], rng: np.random.Gener
 class Degradation:
     """A composed degradation: blur σ -> bicubic x s down/up -> Gaussian noise -> JPEG q.
 
-    Each field is a fixed value or a (low, high) range drawn uniformly per sample (``scale`` integer-valued
-    ranges draw integers; ``quality`` draws integers; quality 0 means no JPEG step).
+    Each field is a fixed value or a (low, high) range drawn uniformly per sample (a ``scale`` range of two
+    ints draws integer factors, of floats any factor; ``quality`` draws integers; quality 0 means no JPEG step).
     """
 
     scale: float | tuple[float, float] = 1
@@ -121,9 +121,10 @@ class Degradation:
         """Draw the parameters of one sample: {'scale', 'blur', 'noise', 'quality'}."""
         if isinstance(self.scale, (tuple, list)):
             lo, hi = self.scale
-            scale = float(rng.integers(int(lo), int(hi) + 1)) if float(lo).is_integer() and float(
-                hi
-            ).is_integer() else float(rng.uniform(lo, hi))
+            if isinstance(lo, int) and isinstance(hi, int):  # [2, 4]: integer factors
+                scale = float(rng.integers(lo, hi + 1))
+            else:  # [1.0, 4.0]: any factor in the range
+                scale = float(rng.uniform(lo, hi))
         else:
             scale = float(self.scale)
         if isinstance(self.quality, (tuple, list)):

@@ -238,6 +238,13 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
     m = cfg.model
     model = SRCNN(m.channels, m.f1, m.f2, m.f3, m.n1, m.n2, m.residual)
     _init_model(model, m.init)
+    if m.init_from:
+        from .checkpoint import load_weights
+
+        start_model, _ = load_weights(m.init_from)
+        if start_model.config != model.config:
+            raise TrainError(f"model.init_from={m.init_from}: its shape {start_model.config} differs from [model]")
+        model.load_state_dict(start_model.state_dict())
     model.to(device)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)

@@ -1,0 +1,82 @@
+"""Training throughput: the full pipeline (loading + degradation + step) against the model step alone.
+
+Prints, for each config, samples/s of the whole data path plus training step, samples/s of the step alone on
+a batch of the same shape held in memory, and their ratio (target: >= 90%). Same process, same threads.
+
+    python benchmarks/train_throughput.py --data ../shared/data [--configs x3 jpeg photo] [--steps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from srcnn.config import load_config
+from srcnn.model import SRCNN
+from srcnn.train import _Batches, _data
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def step_fn(model: torch.nn.Module, opt: torch.optim.Optimizer):
+    def step(inp: torch.Tensor, target: torch.Tensor) -> None:
+        inp = inp.contiguous(memory_format=torch.channels_last)
+        loss = F.mse_loss(model(inp), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def measure(name: str, data_root: str, steps: int, workers: int | None) -> tuple[float, float]:
+    overrides = [f'data.root="{data_root}"']
+    if workers is not None:
+        overrides.append(f"data.workers={workers}")
+    cfg = load_config(ROOT / "configs" / f"{name}.toml", overrides)
+    ds, _, _ = _data(cfg, rank=1)  # rank != 0: no validation images
+    m = cfg.model
+    model = SRCNN(m.channels, m.f1, m.f2, m.f3, m.n1, m.n2, m.residual).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), 1e-4)
+    step = step_fn(model, opt)
+    b = cfg.data.batch
+    loader = DataLoader(ds, batch_sampler=_Batches(0, steps + 3, b, 0, 1), num_workers=cfg.data.workers,
+                        prefetch_factor=4 if cfg.data.workers else None)
+    it = iter(loader)
+    fixed = next(it)
+    for _ in range(2):  # warm-up
+        step(*next(it))
+    t = time.perf_counter()
+    for inp, target in it:
+        step(inp, target)
+    full = steps * b / (time.perf_counter() - t)
+    for _ in range(2):
+        step(*fixed)
+    t = time.perf_counter()
+    for _ in range(steps):
+        step(*fixed)
+    alone = steps * b / (time.perf_counter() - t)
+    return full, alone
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--configs", nargs="+", default=["x3", "jpeg", "photo"])
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--workers", type=int, help="override data.workers")
+    a = p.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{'config':<8} {'pipeline samples/s':>19} {'step-only samples/s':>20} {'ratio':>7}")
+    for name in a.configs:
+        full, alone = measure(name, a.data, a.steps, a.workers)
+        print(f"{name:<8} {full:>19.1f} {alone:>20.1f} {full / alone:>7.1%}")
+
+
+if __name__ == "__main__":
+    main()
