@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import math
 import os
 import signal
@@ -418,6 +419,15 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
     for s, h in old_handlers.items():
         signal.signal(s, h)
     if distributed:
+        # The ranks must hold identical weights: compare every rank's parameters with rank 0's.
+        flat = torch.cat([p.detach().reshape(-1).float().cpu() for p in model.parameters()])
+        ref = flat.clone()
+        dist.broadcast(ref.to(device), 0) if device.type == "cuda" else dist.broadcast(ref, 0)
+        diff = torch.tensor([(flat - ref.cpu()).abs().max().item()], device=device if device.type == "cuda" else "cpu")
+        dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+        if rank == 0:
+            (out / "ddp.json").write_text(json.dumps({"world_size": world, "max_param_diff_across_ranks":
+                                                      float(diff.item()), "step": step}))
         dist.barrier()
         dist.destroy_process_group()
     if rank == 0 and not val_images and step == cfg.train.steps:
