@@ -24,7 +24,8 @@ def torchrun(n: int, data_dir: Path, out: Path, *extra: str, steps: int = 12) ->
     exe = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [exe, "--standalone", f"--nproc_per_node={n}", "-m", "srcnn", "train", str(CONFIGS / "debug.toml"),
-           f'data.root="{data_dir}"', *ARGS, f"train.steps={steps}", "--out", str(out), "--quiet", "--device", "cpu", *extra]
+           f'data.root="{data_dir}"', *ARGS, f"train.steps={steps}", "--out", str(out), "--quiet",
+           "--device", "cpu", *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
