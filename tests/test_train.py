@@ -109,3 +109,30 @@ def test_unwritable_run_folder_is_a_clear_error(data_dir, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "not writable" in err and "Traceback" not in err
+
+
+def test_training_on_the_seed_pair_format(tmp_path):
+    """A folder of 256x128 good|poor PNGs (what `srcnn prepare --preset seed` writes) trains as it is."""
+    import numpy as np
+    from PIL import Image
+
+    from srcnn.data import PairTiles
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 6), ("val", 2)):
+        (tmp_path / split).mkdir()
+        for i in range(n):
+            good = (rng.random((128, 128)) * 255).astype(np.uint8)
+            poor = np.clip(good.astype(int) + rng.integers(-20, 20, good.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(np.concatenate([good, poor], 1)).save(tmp_path / split / f"p{i}.png")
+    ds = PairTiles(tmp_path / "train", patch=32)
+    poor, good = ds[0]
+    assert poor.shape == good.shape == (1, 32, 32) and poor.dtype == torch.float32
+    assert 0 <= float(poor.min()) and float(poor.max()) <= 1
+    cfg = load_config(CONFIGS / "debug.toml", [
+        'data.kind="pairs"', f'data.root="{tmp_path}"', 'data.train=["train"]', f'data.val_dir="{tmp_path / "val"}"',
+        "data.scale=1", "data.patch=32", "train.steps=10", "train.val_every=5", f'train.out="{tmp_path / "run"}"'])
+    out = train(cfg, progress=False)
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert [r["val_psnr"] for r in rows if r["val_psnr"]]
+    assert (out / "best.safetensors").exists()
