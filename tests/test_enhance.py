@@ -1,0 +1,152 @@
+"""The Python API: load_model -> Enhancer; PIL in/out keeps mode, alpha and bit depth; tiling is exact; colour safe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import smooth_image
+from PIL import Image
+
+import srcnn
+import srcnn.enhance
+from srcnn.checkpoint import save_weights
+from srcnn.cli import main
+from srcnn.color import rgb_to_ycbcr, ycbcr_to_rgb
+from srcnn.images import read
+from srcnn.model import SRCNN
+from srcnn.resize import imresize
+
+
+def make_weights(path: Path, residual: bool = True, seed: int = 0) -> Path:
+    """A small random but deterministic SRCNN 9-1-5 (16, 8) saved as .safetensors with scale 2."""
+    torch.manual_seed(seed)
+    m = SRCNN(f2=1, n1=16, n2=8, residual=residual)
+    with torch.no_grad():  # larger than the default init, so the network visibly changes the image
+        for p in m.parameters():
+            p.mul_(2)
+    save_weights(path, m, {"scale": 2, "task": "sr"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    return make_weights(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def model(weights) -> srcnn.Enhancer:
+    return srcnn.load_model(weights, device="cpu")
+
+
+def test_load_model_reads_scale_and_is_the_same_api(weights, model):
+    assert srcnn.load_model is srcnn.enhance.load_model
+    assert model.scale == 2 and model.channels == 1 and model.model is not None
+    assert model.receptive_radius == 6
+
+
+def test_rgb_image_doubles(model):
+    img = Image.fromarray(smooth_image(21, 34))
+    out = model.enhance(img, scale=2)
+    assert out.mode == "RGB" and out.size == (68, 42)
+    # the network did something beyond bicubic
+    bic = srcnn.load_model("bicubic", device="cpu").enhance(img, scale=2)
+    assert np.abs(np.asarray(out, dtype=int) - np.asarray(bic, dtype=int)).max() > 2
+
+
+def test_default_scale_comes_from_the_weights(model):
+    out = model.enhance(Image.fromarray(smooth_image(10, 12)))
+    assert out.size == (24, 20)
+
+
+def test_gray_stays_gray(model):
+    img = Image.fromarray(smooth_image(19, 25, channels=1)[:, :, 0])
+    assert img.mode == "L"
+    out = model.enhance(img, scale=2)
+    assert out.mode == "L" and out.size == (50, 38)
+
+
+def test_rgba_keeps_alpha_upscaled(model):
+    rgb = smooth_image(16, 20)
+    alpha = np.zeros((16, 20), np.uint8)
+    alpha[:, 10:] = 255  # left half transparent, right half opaque
+    img = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    out = model.enhance(img, scale=2)
+    assert out.mode == "RGBA" and out.size == (40, 32)
+    a = np.asarray(out)[:, :, 3]
+    assert (a[:, :16] == 0).all() and (a[:, 24:] == 255).all()
+    expected = np.clip(np.round(imresize(alpha.astype(np.float64) / 255.0, 2) * 255), 0, 255)
+    assert np.abs(a.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_16bit_gray_pil_stays_16bit(model):
+    yy, xx = np.mgrid[0:24, 0:30]
+    px = (xx * 2000 + yy * 37 + 1).astype(np.uint16)  # uses values between the 8-bit steps
+    img = Image.fromarray(px.astype("<u2"))
+    assert img.mode == "I;16"
+    out = model.enhance(img, scale=2)
+    assert out.mode == "I;16" and out.size == (60, 48)
+    arr = np.asarray(out)
+    assert arr.max() > 255 and np.any(arr % 257 != 0)
+
+
+def test_16bit_gray_png_through_cli_stays_16bit(weights, tmp_path, capsys):
+    yy, xx = np.mgrid[0:24, 0:30]
+    src = tmp_path / "deep.png"
+    Image.fromarray((xx * 2000 + yy * 37 + 1).astype("<u2")).save(src)
+    assert read(src).pixels.dtype == np.uint16
+    assert main(["enhance", str(src), "-m", str(weights), "--quiet"]) == 0
+    pic = read(tmp_path / "deep_srcnn.png")
+    assert pic.pixels.dtype == np.uint16 and pic.is_gray and pic.pixels.shape == (48, 60, 1)
+    assert np.any(pic.pixels % 257 != 0)  # really 16 bits, not 8 bits stretched
+
+
+def test_tensor_call_contract(model):
+    x = torch.rand(2, 1, 13, 17, generator=torch.Generator().manual_seed(3))
+    y = model(x)
+    assert y.shape == x.shape and y.dtype == torch.float32
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    assert float((y - x).abs().max()) > 1e-3  # not the identity
+    with pytest.raises(ValueError):
+        model(torch.rand(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 23, 31), (2, 1, 17, 9), (1, 1, 29, 1), (1, 1, 1, 13), (1, 1, 1, 1)])
+def test_tiled_equals_untiled_through_the_enhancer(model, shape):
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(sum(shape)))
+    tiled = model(x, tile=7)
+    whole = model(x, tile=10_000)
+    assert tiled.shape == whole.shape == x.shape
+    assert float((tiled - whole).abs().max()) <= 1e-5
+
+
+def test_tiled_equals_untiled_for_pictures(model):
+    img = Image.fromarray(smooth_image(23, 17))
+    a = np.asarray(model.enhance(img, scale=2, tile=9))
+    b = np.asarray(model.enhance(img, scale=2, tile=10_000))
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_neutral_gray_stays_neutral(model):
+    g = smooth_image(20, 26, channels=1)
+    img = Image.fromarray(np.repeat(g, 3, axis=2))
+    out = np.asarray(model.enhance(img, scale=2)).astype(int)
+    assert np.abs(out[:, :, 0] - out[:, :, 1]).max() <= 1
+    assert np.abs(out[:, :, 0] - out[:, :, 2]).max() <= 1
+
+
+def test_bicubic_model_is_imresize_of_each_ycbcr_plane():
+    rgb8 = smooth_image(15, 22, seed=4)
+    out = np.asarray(srcnn.load_model("bicubic", device="cpu").enhance(Image.fromarray(rgb8), scale=3)).astype(int)
+    assert out.shape == (45, 66, 3)
+    x = rgb8.astype(np.float64) / 255.0
+    ycc = imresize(np.ascontiguousarray(rgb_to_ycbcr(x).transpose(2, 0, 1)), 3)
+    ycc[0] = np.clip(ycc[0], 0, 1)
+    expected = np.clip(np.round(ycbcr_to_rgb(ycc.transpose(1, 2, 0)) * 255), 0, 255)
+    assert np.abs(out - expected).max() <= 1
+    # bicubic is linear, so it also matches resizing R, G and B directly
+    direct = np.clip(np.round(imresize(np.ascontiguousarray(x.transpose(2, 0, 1)), 3).transpose(1, 2, 0) * 255),
+                     0, 255)
+    assert np.abs(out - direct).max() <= 1

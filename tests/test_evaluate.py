@@ -1,0 +1,133 @@
+"""`srcnn evaluate` reproduces the paper's bicubic baselines and writes the documented JSON and Markdown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from srcnn.cli import main
+
+# SRCNN TPAMI 2016, Tables 2-3 (bicubic rows): Y-PSNR (dB) per data set and scale.
+PAPER_BICUBIC_PSNR = {
+    ("Set5", 2): 33.66, ("Set5", 3): 30.39, ("Set5", 4): 28.42,
+    ("Set14", 2): 30.23, ("Set14", 3): 27.54, ("Set14", 4): 26.00,
+}  # fmt: skip
+PAPER_BICUBIC_SSIM_SET5_X3 = 0.8682
+
+RESULT_KEYS = {"dataset", "scale", "jpeg_quality", "images", "psnr", "ssim", "baseline_psnr", "baseline_ssim",
+               "per_image"}
+IMAGE_KEYS = {"name", "psnr", "ssim", "baseline_psnr", "baseline_ssim"}
+
+
+def check_schema(report: dict) -> None:
+    assert set(report) == {"model", "results"} and isinstance(report["model"], str)
+    assert isinstance(report["results"], list) and report["results"]
+    for r in report["results"]:
+        assert set(r) == RESULT_KEYS
+        assert isinstance(r["dataset"], str) and type(r["scale"]) is int and type(r["images"]) is int
+        assert r["jpeg_quality"] is None or type(r["jpeg_quality"]) is int
+        for k in ("psnr", "ssim", "baseline_psnr", "baseline_ssim"):
+            assert type(r[k]) is float
+        assert len(r["per_image"]) == r["images"]
+        for row in r["per_image"]:
+            assert set(row) == IMAGE_KEYS and isinstance(row["name"], str)
+            assert all(type(row[k]) is float for k in IMAGE_KEYS - {"name"})
+
+
+@pytest.fixture(scope="module")
+def bicubic_reports(data_dir, tmp_path_factory) -> dict[int, dict]:
+    """One `srcnn evaluate -m bicubic Set5 Set14 -s S --json` run per scale."""
+    out = tmp_path_factory.mktemp("eval")
+    reports = {}
+    for s in (2, 3, 4):
+        path = out / f"x{s}.json"
+        assert main(["evaluate", "-m", "bicubic", str(data_dir / "Set5"), str(data_dir / "Set14"), "-s", str(s),
+                     "--device", "cpu", "--json", str(path)]) == 0
+        reports[s] = json.loads(path.read_text())
+    return reports
+
+
+@pytest.mark.parametrize("dataset,scale", sorted(PAPER_BICUBIC_PSNR))
+def test_bicubic_psnr_matches_the_paper(bicubic_reports, dataset, scale):
+    (r,) = [r for r in bicubic_reports[scale]["results"] if r["dataset"] == dataset]
+    assert r["scale"] == scale and r["jpeg_quality"] is None
+    assert r["images"] == {"Set5": 5, "Set14": 14}[dataset]
+    assert r["baseline_psnr"] == pytest.approx(PAPER_BICUBIC_PSNR[dataset, scale], abs=0.02)
+    assert r["psnr"] == r["baseline_psnr"] and r["ssim"] == r["baseline_ssim"]  # the model is the baseline
+
+
+def test_bicubic_ssim_matches_the_paper(bicubic_reports):
+    (r,) = [r for r in bicubic_reports[3]["results"] if r["dataset"] == "Set5"]
+    assert r["baseline_ssim"] == pytest.approx(PAPER_BICUBIC_SSIM_SET5_X3, abs=0.002)
+
+
+def test_json_schema(bicubic_reports):
+    report = bicubic_reports[2]
+    check_schema(report)
+    assert report["model"] == "bicubic"
+    assert [r["dataset"] for r in report["results"]] == ["Set5", "Set14"]
+    names = [row["name"] for row in report["results"][0]["per_image"]]
+    assert names == sorted(names) and "butterfly.png" in names
+    r = report["results"][0]
+    assert r["psnr"] == pytest.approx(sum(row["psnr"] for row in r["per_image"]) / r["images"])
+
+
+def test_markdown_table_and_stdout(data_dir, tmp_path, capsys):
+    md = tmp_path / "report" / "bicubic.md"
+    assert main(["evaluate", "-m", "bicubic", str(data_dir / "Set5"), "-s", "3", "--device", "cpu",
+                 "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    assert "Set5" in out and "30.39" in out
+    lines = md.read_text().splitlines()
+    assert lines[0].startswith("| dataset |") and "bicubic" in lines[0]
+    assert set(lines[1].replace("|", "")) == {"-"}
+    (row,) = [line for line in lines[2:] if line.startswith("| Set5 ")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:4] == ["Set5", "x3", "5", "bicubic x3"] and cells[4].startswith("30.39 / 0.868")
+    assert len(cells) == len(lines[0].strip("|").split("|"))
+
+
+def test_jpeg_task_on_classic5(data_dir, tmp_path):
+    path = tmp_path / "q20.json"
+    assert main(["evaluate", "-m", "bicubic", str(data_dir / "Classic5"), "--jpeg-quality", "20",
+                 "--device", "cpu", "--json", str(path)]) == 0
+    report = json.loads(path.read_text())
+    check_schema(report)
+    (r,) = report["results"]
+    assert r["dataset"] == "Classic5" and r["jpeg_quality"] == 20 and r["images"] == 5 and r["scale"] == 1
+    assert r["psnr"] == r["baseline_psnr"] and r["ssim"] == r["baseline_ssim"]
+    assert 29.0 < r["baseline_psnr"] < 31.0
+    assert 0.75 < r["baseline_ssim"] < 0.9
+
+
+def test_evaluate_errors_are_one_line(tmp_path, capsys):
+    assert main(["evaluate", "-m", "bicubic", str(tmp_path / "nope"), "-s", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a folder" in err
+    assert main(["evaluate", "-m", "no-such-model", str(tmp_path), "-s", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown model" in err
+    assert main(["evaluate", "-m", "bicubic", str(tmp_path), "-s", "2"]) == 2  # a folder with no images
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no images" in err and "Traceback" not in err
+
+
+def test_evaluate_a_weights_file(data_dir, tmp_path):
+    """A network model: the baseline is still bicubic, the model's own numbers differ, the name is the file stem."""
+    import torch
+
+    from srcnn.checkpoint import save_weights
+    from srcnn.model import SRCNN
+
+    torch.manual_seed(0)
+    w = tmp_path / "tiny.safetensors"
+    save_weights(w, SRCNN(f2=1, n1=16, n2=8, residual=True), {"scale": 3, "task": "sr"})
+    path = tmp_path / "r.json"
+    assert main(["evaluate", "-m", str(w), str(data_dir / "Set5"), "--device", "cpu", "--json", str(path)]) == 0
+    report = json.loads(path.read_text())
+    check_schema(report)
+    (r,) = report["results"]
+    assert report["model"] == "tiny" and r["scale"] == 3
+    assert r["baseline_psnr"] == pytest.approx(PAPER_BICUBIC_PSNR["Set5", 3], abs=0.02)
+    assert r["psnr"] != r["baseline_psnr"]
