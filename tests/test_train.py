@@ -136,3 +136,27 @@ def test_training_on_the_seed_pair_format(tmp_path):
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert [r["val_psnr"] for r in rows if r["val_psnr"]]
     assert (out / "best.safetensors").exists()
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_saves_state_and_exits_cleanly(data_dir, tmp_path, sig):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "srcnn", "train", str(CONFIGS / "debug.toml"), f'data.root="{data_dir}"',
+           "train.steps=1000000", "train.ckpt_every_s=0.5", "train.val_every=1000000", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    step = load_state(out / "last.pt")["step"]
+    assert step > 0
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert int(rows[-1]["step"]) <= step

@@ -17,7 +17,7 @@ def _fail(message: str, code: int = 2) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import WeightsError
     from .config import ConfigError, load_config
-    from .train import TrainError, train
+    from .train import TrainError, TrainInterrupted, train
 
     try:
         cfg = load_config(args.config, args.overrides)
@@ -28,8 +28,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         out = train(cfg, resume=args.resume, progress=not args.quiet)
     except (ConfigError, TrainError, WeightsError) as e:
         return _fail(str(e))
+    except TrainInterrupted as e:
+        print(f"srcnn: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return _fail("interrupted before training started", 130)
     print(f"run folder: {out}")
     return 0
 

@@ -32,11 +32,19 @@ from .degrade import Degradation
 from .metrics import psnr_y, ssim_y
 from .model import SRCNN
 
-__all__ = ["train", "TrainError", "resolve_device", "validate", "lr_at"]
+__all__ = ["train", "TrainError", "TrainInterrupted", "resolve_device", "validate", "lr_at"]
 
 
 class TrainError(Exception):
     """A problem the user can fix (bad paths, existing run folder, unwritable folder); one-line message."""
+
+
+class TrainInterrupted(Exception):
+    """SIGINT/SIGTERM arrived; the state was saved at ``step`` in ``out`` and the run can be resumed."""
+
+    def __init__(self, step: int, out: Path) -> None:
+        super().__init__(f"stopped at step {step}; state saved in {out / 'last.pt'} (continue with --resume)")
+        self.step, self.out = step, out
 
 
 def resolve_device(name: str) -> torch.device:
@@ -409,8 +417,6 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
             last_ckpt = time.time()
         if stop["signal"]:
             snapshot(step, elapsed)
-            if bar:
-                bar.write(f"stopped at step {step}; state saved in {state_path} (resume with --resume)")
             break
     if bar:
         bar.close()
@@ -430,6 +436,8 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
                                                       float(diff.item()), "step": step}))
         dist.barrier()
         dist.destroy_process_group()
+    if stop["signal"]:
+        raise TrainInterrupted(step, out)
     if rank == 0 and not val_images and step == cfg.train.steps:
         save_weights(out / "best.safetensors", ema if ema is not None else model,
                      {**meta, "steps": step, "wall_time_s": round(elapsed0 + time.time() - t0, 1)})
