@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y"]
+__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "rgb_to_gray_uint8"]
 
 _M = np.array(
     [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]], dtype=np.float64
@@ -54,3 +54,10 @@ def rgb_to_y(rgb: torch.Tensor | np.ndarray, axis: int | None = None):
         return xm @ _M[0].astype(rgb.dtype) + _OFFSET[0]
     xm = rgb.movedim(axis, -1)
     return xm @ torch.as_tensor(_M[0], dtype=rgb.dtype, device=rgb.device) + float(_OFFSET[0])
+
+
+def rgb_to_gray_uint8(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H, W) uint8 gray as Pillow's convert("L") (the seed's grayscale, full range)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).convert("L"), dtype=np.uint8)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .color import rgb_to_gray_uint8
 from .degrade import Degradation, modcrop
 from .images import read
 from .metrics import to_y_uint8
@@ -59,8 +60,7 @@ def load_photo(path: str | Path, color: str) -> np.ndarray:
         rgb = px if px.shape[2] == 3 else np.repeat(px, 3, axis=2)
         return rgb.astype(np.float32) / 255.0
     if color == "gray" and px.shape[2] == 3:
-        gray = np.round(px.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).clip(0, 255)
-        return gray.astype(np.float32) / 255.0
+        return rgb_to_gray_uint8(px).astype(np.float32) / 255.0
     return to_y_uint8(px if px.shape[2] == 3 else px[:, :, 0]).astype(np.float32) / 255.0
 
 

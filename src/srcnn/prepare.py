@@ -18,21 +18,21 @@ import argparse
 import csv
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import sys
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from .checkpoint import atomic_write
+from .color import rgb_to_gray_uint8
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
+from .images import Picture, read, write
 from .resize import imresize
 
 __all__ = [
@@ -132,24 +132,14 @@ def validate_options(options: PrepareOptions) -> None:
 
 
 def load_photo(data: bytes | Path) -> np.ndarray:
-    """Decode a photo (bytes or path), EXIF orientation applied -> (H, W, 3) uint8 RGB; raises if bad."""
-    if isinstance(data, (str, Path)):
-        data = Path(data).read_bytes()
-    if not data:
-        raise ValueError("empty file")
-    with Image.open(io.BytesIO(data)) as img:
-        img.load()  # full decode: truncated files fail here, not later
-        try:
-            oriented = ImageOps.exif_transpose(img)
-        except Exception:  # a broken EXIF block should not cost the photo
-            oriented = img
-        if oriented.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-            arr = np.asarray(oriented, dtype=np.float64)
-            if arr.max(initial=0) > 255:
-                arr = arr / 257.0  # 16-bit samples -> 8-bit
-            gray = np.clip(np.round(arr), 0, 255).astype(np.uint8)
-            return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
-        return np.asarray(oriented.convert("RGB"), dtype=np.uint8).copy()
+    """Decode a photo (bytes or path) with srcnn.images (EXIF orientation applied) -> (H, W, 3) uint8 RGB."""
+    pic = read(data)
+    px = pic.pixels
+    if px.dtype == np.uint16:
+        px = np.round(px.astype(np.float64) / 257.0).astype(np.uint8)  # 16-bit samples -> 8-bit
+    if px.shape[2] == 1:
+        px = np.repeat(px, 3, axis=2)
+    return np.ascontiguousarray(px)
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -180,7 +170,7 @@ def degrade_photo(good: np.ndarray, options: PrepareOptions) -> np.ndarray:
 def to_color(rgb: np.ndarray, color: str) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (H, W) uint8 Pillow "L" for color="gray", or the RGB array itself for "rgb"."""
     if color == "gray":
-        return np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.uint8)
+        return rgb_to_gray_uint8(rgb)
     if color == "rgb":
         return rgb
     raise ValueError(f"unknown color {color!r}")
@@ -234,23 +224,8 @@ def split_photos(names: list[str], val_fraction: float, seed: int) -> set[str]:
     return {ordered[i] for i in order[:n_val]}
 
 
-def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Write via a temporary file in the same folder, then os.replace: readers never see a half file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _save_png(path: Path, pixels: np.ndarray) -> None:
-    _atomic_write(path, lambda f: Image.fromarray(pixels).save(f, format="PNG"))
+    write(path, Picture(pixels))  # atomic: temp file, then rename
 
 
 def _output_stems(sources: list[str]) -> dict[str, str]:
@@ -357,15 +332,13 @@ def prepare(
         counts[f"{split}_photos"] += 1
         counts[f"{split}_tiles"] += len(photo_rows)
 
-    def write_manifest(f: io.BufferedWriter) -> None:
-        text = io.TextIOWrapper(f, encoding="utf-8", newline="")
-        writer = csv.DictWriter(text, fieldnames=list(MANIFEST_COLUMNS))
-        writer.writeheader()
-        writer.writerows(rows)
-        text.flush()
-        text.detach()
+    def write_manifest(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(MANIFEST_COLUMNS))
+            writer.writeheader()
+            writer.writerows(rows)
 
-    _atomic_write(out / "manifest.csv", write_manifest)
+    atomic_write(out / "manifest.csv", write_manifest)
     summary = {
         "options": options.to_dict(),
         "pair_layout": "left half = good (clean) tile, right half = poor (degraded) tile",
@@ -376,7 +349,7 @@ def prepare(
         "skipped": [{"source": s, "reason": r} for s, r in skipped],
     }
     payload = (json.dumps(summary, indent=2) + "\n").encode("utf-8")
-    _atomic_write(out / "prepare.json", lambda f: f.write(payload))
+    atomic_write(out / "prepare.json", lambda tmp: Path(tmp).write_bytes(payload))
     return PrepareReport(
         out=out, photos_found=len(paths), skipped=tuple(skipped), **counts,
     )
