@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DATA    ?= ../shared/data
 
-.PHONY: demo test results fuzz bench lint clean
+.PHONY: demo test results fuzz bench lint clean wip-save wip-restore
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -32,3 +32,14 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache
+
+# Training that spans sessions: keep the latest state of runs/$(RUN) in weights/wip/$(RUN) (committed).
+RUN ?= x3
+wip-save:
+	mkdir -p weights/wip/$(RUN)
+	cp runs/$(RUN)/last.pt runs/$(RUN)/log.csv runs/$(RUN)/config.toml weights/wip/$(RUN)/
+	@test -f runs/$(RUN)/best.safetensors && cp runs/$(RUN)/best.safetensors weights/wip/$(RUN)/ || true
+
+wip-restore:
+	mkdir -p runs/$(RUN)
+	cp -n weights/wip/$(RUN)/* runs/$(RUN)/
