@@ -38,7 +38,7 @@ RUN ?= x3
 wip-save:
 	mkdir -p weights/wip/$(RUN)
 	cp runs/$(RUN)/last.pt runs/$(RUN)/log.csv runs/$(RUN)/config.toml weights/wip/$(RUN)/
-	@test -f runs/$(RUN)/best.safetensors && cp runs/$(RUN)/best.safetensors weights/wip/$(RUN)/ || true
+	@du -ch weights/wip/$(RUN)/* | tail -1
 
 wip-restore:
 	mkdir -p runs/$(RUN)
