@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_image
+from .conftest import smooth_image
 from PIL import Image
 
 from srcnn.checkpoint import save_weights
