@@ -110,6 +110,18 @@ def _plan_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]] | str:
     return pairs
 
 
+def default_model(quiet: bool = False) -> str:
+    """The default model name: srcnn-photo when it ships, else bicubic (with a note on stderr)."""
+    from .zoo import DEFAULT_MODEL, card
+
+    if card(DEFAULT_MODEL) is not None:
+        return DEFAULT_MODEL
+    if not quiet:
+        print(f"srcnn: note: {DEFAULT_MODEL} is not shipped in this version yet; using the bicubic model",
+              file=sys.stderr)
+    return "bicubic"
+
+
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -123,7 +135,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     if not plan:
         return _fail("no images found in the inputs (supported: png, jpg, jpeg, bmp, tif, tiff, webp)")
     try:
-        enhancer = load_model(args.model, device=args.device, scale=args.scale)
+        enhancer = load_model(args.model or default_model(quiet=args.quiet), device=args.device, scale=args.scale)
     except WeightsError as e:
         return _fail(str(e))
     scale = args.scale or enhancer.scale
@@ -240,8 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
         "one input). Existing outputs are skipped unless --force; inputs are never overwritten."))
     e.add_argument("inputs", nargs="+", metavar="INPUT")
     e.add_argument("-o", "--output", metavar="OUT")
-    e.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name, weights file or 'bicubic' "
-                   f"(default {DEFAULT_MODEL})")
+    e.add_argument("-m", "--model", help=f"model name, weights file or 'bicubic' (default {DEFAULT_MODEL}; "
+                   "bicubic until trained weights ship)")
     e.add_argument("-s", "--scale", type=_positive, help="upscale factor (default: the model's)")
     e.add_argument("--tile", type=_positive, help="tile size in output pixels (memory bound; exact)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
