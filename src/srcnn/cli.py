@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -301,11 +305,45 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="enhance the bundled example photo and write a comparison")
     demo.add_arguments(dm)
     dm.set_defaults(func=demo.run)
+
+    from . import web
+
+    sv = sub.add_parser("serve", help="web page + HTTP API to enhance photos in the browser (needs the web extra)")
+    web.add_arguments(sv)
+    sv.set_defaults(func=web.run)
     return p
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: object = None, line: str | None = None) -> None:
+    """warnings.showwarning for the command line: one line on stderr."""
+    print(f"srcnn: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _quiet_decoders() -> Iterator[None]:
+    """Pillow's own notes on a corrupt file (warnings, log records) stay quiet: srcnn reports the file in one line.
+
+    Other warnings print as one ``srcnn: warning:`` line. Everything is restored on exit (in-process callers).
+    """
+    pil = logging.getLogger("PIL")
+    level = pil.level
+    pil.setLevel(logging.CRITICAL + 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+            warnings.showwarning = _one_line_warning
+            yield
+    finally:
+        pil.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``srcnn`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        with _quiet_decoders():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)

@@ -1,0 +1,152 @@
+"""`srcnn serve`: a local web page and HTTP API for enhancing photos (FastAPI + uvicorn, the `web` extra).
+
+Importing this package is cheap and needs no web libraries; ``create_app`` and ``ServeSettings`` load the
+app module (FastAPI) on first use. The CLI wires ``add_arguments(parser)`` and ``run(args)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import ServeSettings, create_app
+
+__all__ = ["add_arguments", "run", "main", "settings_from_args", "create_app", "ServeSettings"]
+
+
+def __getattr__(name: str) -> Any:
+    """Load ``create_app``/``ServeSettings`` from the app module on first use."""
+    if name in ("create_app", "ServeSettings"):
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return v
+
+
+def _non_negative(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `srcnn serve` options to ``parser``."""
+    parser.description = (
+        "Serve a web page (and an HTTP API, documented at /docs) to enhance photos in the browser. Listens on "
+        "127.0.0.1 only, unless --host says otherwise. Uploads stay in memory and are never written to disk.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this "
+                        "computer only; 0.0.0.0 exposes it to your network)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    parser.add_argument("--workers", type=_positive, default=2,
+                        help="photos processed at the same time (threads; default 2)")
+    parser.add_argument("--queue", type=_non_negative, default=8,
+                        help="photos that may wait for a worker; more get 503 + Retry-After (default 8)")
+    parser.add_argument("--max-upload-mb", type=_positive_float, default=25.0,
+                        help="largest upload in MB (default 25)")
+    parser.add_argument("--max-pixels", type=_positive, default=40_000_000,
+                        help="largest input in pixels (default 40,000,000)")
+    parser.add_argument("--max-output-pixels", type=_positive, default=None,
+                        help="largest output in pixels, input x scale^2 (default 2.5 x --max-pixels)")
+    parser.add_argument("--read-timeout", type=_positive_float, default=30.0,
+                        help="seconds a client may take to send its upload; slower gets 408 (default 30)")
+    parser.add_argument("--model", dest="extra_models", action="append", default=[], metavar="WEIGHTS",
+                        help="also offer this weights file (repeatable); the first becomes the default when "
+                             "srcnn-photo does not ship")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def settings_from_args(args: argparse.Namespace) -> ServeSettings:
+    """ServeSettings from parsed `srcnn serve` options (torch threads: cores / workers)."""
+    from .app import ServeSettings
+
+    workers = int(args.workers)
+    return ServeSettings(
+        host=args.host,
+        port=int(args.port),
+        workers=workers,
+        queue=int(args.queue),
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_pixels=int(args.max_pixels),
+        max_output_pixels=args.max_output_pixels,
+        read_timeout=float(args.read_timeout),
+        device=args.device,
+        torch_threads=max(1, (os.cpu_count() or 1) // workers),
+        extra_models=tuple(args.extra_models),
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `srcnn serve` until interrupted; returns the exit code."""
+    try:
+        import uvicorn
+
+        from .app import create_app
+    except ImportError as e:
+        print(f"srcnn: error: the web app needs the web extra: pip install 'srcnn[web]' ({e})", file=sys.stderr)
+        return 2
+    try:
+        settings = settings_from_args(args)
+        app = create_app(settings)
+    except Exception as e:  # noqa: BLE001 - bad settings or an unreadable --model file: one line, no traceback
+        print(f"srcnn: error: {e}", file=sys.stderr)
+        return 2
+    if not _is_loopback(settings.host):
+        print(f"srcnn: warning: listening on {settings.host}: anyone who can reach this machine can use it",
+              file=sys.stderr)
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"srcnn serve: open http://{shown}:{settings.port}/  (API docs at /docs; Ctrl+C stops)", file=sys.stderr)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level,
+                            timeout_keep_alive=5, server_header=False)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as e:  # uvicorn exits 1 when it cannot bind
+        return int(e.code or 0)
+    return 0 if server.started else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -c 'from srcnn.web import main; main()'`: the serve subcommand on its own (used by the benchmark)."""
+    parser = argparse.ArgumentParser(prog="srcnn serve")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

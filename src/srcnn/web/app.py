@@ -1,0 +1,774 @@
+"""The `srcnn serve` web app: a FastAPI factory (:func:`create_app`), a bounded worker pool and the HTTP API.
+
+Request path of ``POST /api/enhance``: Origin check -> Content-Length check (413) -> queue check (503) -> the body
+is read from the ASGI stream chunk by chunk into an in-memory multipart parser, stopping at the byte limit (413)
+or the read deadline (408) -> fields validated (422) -> a slot in the bounded job queue (503 + Retry-After) ->
+decode (images.read: 415 not an image, 422 too many pixels), enhance and encode on a worker thread -> image bytes.
+Nothing a user sends is written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import zoo
+from ..degrade import downscale, jpeg
+from ..enhance import Enhancer, load_model
+from ..images import ImageError, Picture, encode, quantize, read
+from ..metrics import psnr_y, to_y_uint8
+
+__all__ = ["ServeSettings", "create_app", "ApiError", "CSP", "MAX_SCALE"]
+
+log = logging.getLogger("srcnn.web")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+MAX_SCALE = 4
+SELFCHECK_JPEG_QUALITY = 20
+_FORM_OVERHEAD = 64 * 1024  # multipart boundaries, part headers and the small fields on top of the file itself
+_MAX_FIELD_BYTES = 1024
+_MAX_PARTS = 8
+_CHUNK_LOG = "body over the limit after %d bytes"
+
+CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+# Swagger UI (/docs) loads its script and CSS from a CDN and boots with an inline script: only that page gets this.
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; style-src 'self' 'unsafe-inline' "
+    "https://cdn.jsdelivr.net; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+_DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect"})
+_SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+_MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png"}
+_TRUE = {"1", "true", "on", "yes"}
+_FALSE = {"", "0", "false", "off", "no"}
+
+
+@dataclass
+class ServeSettings:
+    """Everything `srcnn serve` can be told; limits are per request unless noted."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2  # threads running jobs (decode + enhance + encode)
+    queue: int = 8  # jobs that may wait for a worker; more -> 503
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 40_000_000  # input pixels
+    max_output_pixels: int | None = None  # None: 2.5 x max_pixels (100 MP by default: a 12-MP photo x2 fits)
+    read_timeout: float = 30.0  # seconds to receive the whole request body -> 408
+    selfcheck_crop: int = 512  # the self-check works on a centre crop of at most this many px per side
+    device: str = "auto"
+    torch_threads: int | None = None  # None: leave torch's setting alone
+    default_model: str | None = None  # None: zoo.DEFAULT_MODEL if it ships, else the first extra model, else bicubic
+    extra_models: tuple[str, ...] = ()  # local weights files to offer besides the shipped models
+
+    @property
+    def output_pixel_limit(self) -> int:
+        """Largest output (input pixels x scale^2) a request may ask for."""
+        return self.max_output_pixels if self.max_output_pixels is not None else int(2.5 * self.max_pixels)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("workers must be >= 1")
+        if self.queue < 0:
+            raise ValueError("queue must be >= 0")
+        if self.max_upload_bytes < 1 or self.max_pixels < 1:
+            raise ValueError("limits must be positive")
+
+
+class ApiError(Exception):
+    """An HTTP error answered as JSON ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Security headers, Origin check, last-resort 500 (outermost layer, so every response carries the headers)
+
+
+class _Guard:
+    """ASGI middleware: security headers on every response, cross-origin POSTs refused, crashes -> JSON 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = DOCS_CSP if scope["path"] in _DOCS_PATHS else CSP
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                headers["content-security-policy"] = csp
+                for k, v in _SECURITY_HEADERS.items():
+                    headers[k] = v
+            await send(message)
+
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS") and not _same_origin(scope):
+            await _error(403, "cross-origin request refused")(scope, receive, send_with_headers)
+            return
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            await _error(500, "internal server error")(scope, receive, send_with_headers)
+
+
+def _same_origin(scope: Scope) -> bool:
+    """True unless the browser says the request comes from another origin (CSRF from other web pages)."""
+    headers = dict(scope.get("headers") or [])
+    origin = headers.get(b"origin")
+    if origin is None:
+        return True  # not a browser cross-origin request (curl, scripts, same-origin GET-initiated forms)
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    origin_s = origin.decode("latin-1").lower()
+    return origin_s in (f"http://{host}", f"https://{host}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Models
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model the app offers: the name users pick, what it does, its default scale, where its weights are."""
+
+    name: str
+    task: str
+    scale: int
+    summary: str
+    source: str  # "bicubic", a shipped model name, or a weights file path
+
+
+def _model_table(settings: ServeSettings) -> tuple[dict[str, ModelInfo], str]:
+    """({name: info} in display order, the default name); extra weights files are loaded once to read their scale."""
+    table: dict[str, ModelInfo] = {}
+    for c in zoo.available():
+        table[c.name] = ModelInfo(c.name, c.task, max(1, min(MAX_SCALE, c.scale)), c.summary, c.name)
+    extra_names = []
+    for path in settings.extra_models:
+        enh = load_model(path, device="cpu")
+        name = Path(path).stem
+        while name in table or name == "bicubic":
+            name += "+"
+        meta = enh.metadata
+        summary = str(meta.get("summary") or f"local weights file {Path(path).name}")
+        table[name] = ModelInfo(name, str(meta.get("task", "sr")), max(1, min(MAX_SCALE, enh.scale)), summary,
+                                str(path))
+        extra_names.append(name)
+    table["bicubic"] = ModelInfo("bicubic", "sr", 2, "plain bicubic upscaling (MATLAB imresize), the baseline",
+                                 "bicubic")
+    if settings.default_model is not None:
+        if settings.default_model not in table:
+            raise ValueError(f"default model {settings.default_model!r} is not one of {', '.join(table)}")
+        default = settings.default_model
+    elif zoo.DEFAULT_MODEL in table:
+        default = zoo.DEFAULT_MODEL
+    elif extra_names:
+        default = extra_names[0]
+    else:
+        default = "bicubic"
+    return table, default
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The job queue
+
+
+class JobGate:
+    """Admission control: at most ``capacity`` jobs (running + waiting for a worker) at any time; thread-safe."""
+
+    def __init__(self, capacity: int, workers: int) -> None:
+        self.capacity = capacity
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._active = 0
+        self._mean_seconds = 1.0
+
+    @property
+    def active(self) -> int:
+        """Jobs admitted and not finished."""
+        return self._active
+
+    def full(self) -> bool:
+        """True when a new job would be refused now."""
+        with self._lock:
+            return self._active >= self.capacity
+
+    def try_enter(self) -> bool:
+        """Take a slot; False when the queue is full."""
+        with self._lock:
+            if self._active >= self.capacity:
+                return False
+            self._active += 1
+            return True
+
+    def leave(self, seconds: float | None = None) -> None:
+        """Give a slot back (called when the job's thread finishes); ``seconds`` updates the wait estimate."""
+        with self._lock:
+            self._active -= 1
+            if seconds is not None:
+                self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * seconds
+
+    def retry_after(self) -> int:
+        """Seconds a refused client should wait: the expected time for the queue ahead of it to drain, 1..120."""
+        with self._lock:
+            rounds = self._active / max(1, self.workers)
+            return int(min(120, max(1, math.ceil(rounds * self._mean_seconds))))
+
+
+class _State:
+    """Per-app state: settings, model table, loaded enhancers, worker pool and gate."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.models, self.default_model = _model_table(settings)
+        self.gate = JobGate(settings.workers + settings.queue, settings.workers)
+        self._enhancers: dict[str, Enhancer] = {}
+        self._load_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """The worker threads (created on first use)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="srcnn-worker")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the workers (running jobs finish)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+    def enhancer(self, name: str) -> Enhancer:
+        """The loaded model ``name`` (a key of ``models``), loaded once and shared by all workers."""
+        with self._load_lock:
+            enh = self._enhancers.get(name)
+            if enh is None:
+                info = self.models[name]
+                enh = load_model(info.source, device=self.settings.device, scale=info.scale)
+                self._enhancers[name] = enh
+            return enh
+
+    async def run_job(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on a worker thread in a queue slot; 503 + Retry-After when the queue is full."""
+        if not self.gate.try_enter():
+            raise _busy(self.gate)
+        t0 = time.perf_counter()
+        try:
+            future: Future = self.pool.submit(fn)
+        except BaseException:
+            self.gate.leave()
+            raise
+        # The slot is freed when the thread finishes, even if this request is cancelled meanwhile.
+        future.add_done_callback(lambda _f: self.gate.leave(time.perf_counter() - t0))
+        return await asyncio.wrap_future(future)
+
+
+def _busy(gate: JobGate) -> ApiError:
+    return ApiError(503, "the server is busy, try again shortly", {"Retry-After": str(gate.retry_after())})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading the upload: bounded, streamed, in memory
+
+
+@dataclass
+class Upload:
+    """A parsed multipart form: the one file (bytes in memory, name as sent) and the text fields."""
+
+    data: bytes
+    filename: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+class _FormCollector:
+    """python-multipart callbacks that keep the parts in memory, with per-part limits."""
+
+    def __init__(self, max_file_bytes: int) -> None:
+        self.max_file_bytes = max_file_bytes
+        self.fields: dict[str, str] = {}
+        self.files: list[tuple[str, bytearray]] = []
+        self._header_name = b""
+        self._header_value = b""
+        self._disposition = b""
+        self._parts = 0
+        self._name = ""
+        self._is_file = False
+        self._filename = ""
+        self._buf = bytearray()
+
+    def callbacks(self) -> dict[str, Callable[..., None]]:
+        """The callback table for MultipartParser."""
+        return {
+            "on_part_begin": self._part_begin,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value_cb,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+        }
+
+    def _part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > _MAX_PARTS:
+            raise ApiError(422, f"too many form fields (at most {_MAX_PARTS})")
+        self._disposition = b""
+        self._buf = bytearray()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value_cb(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+        if len(self._header_value) > 4096:
+            raise ApiError(422, "multipart header too long")
+
+    def _header_end(self) -> None:
+        if self._header_name.lower() == b"content-disposition":
+            self._disposition = self._header_value
+        self._header_name = b""
+        self._header_value = b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        if b"name" not in options:
+            raise ApiError(422, "a multipart part has no name")
+        self._name = options[b"name"].decode("utf-8", "replace")
+        self._is_file = self._name == "file"
+        if b"filename" in options and not self._is_file:
+            raise ApiError(422, f"unexpected file field {self._name[:40]!r}: send the photo as 'file'")
+        self._filename = options.get(b"filename", b"").decode("utf-8", "replace")
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        limit = self.max_file_bytes if self._is_file else _MAX_FIELD_BYTES
+        if len(self._buf) + (end - start) > limit:
+            if self._is_file:
+                raise ApiError(413, f"upload too large (the limit is {_mb(self.max_file_bytes)})")
+            raise ApiError(422, f"form field {self._name!r} is too long")
+        self._buf += data[start:end]
+
+    def _part_end(self) -> None:
+        if self._is_file:
+            self.files.append((self._filename, self._buf))
+        else:
+            self.fields[self._name] = self._buf.decode("utf-8", "replace")
+        self._buf = bytearray()
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.3g} MB"
+
+
+async def read_upload(request: Request, settings: ServeSettings) -> Upload:
+    """The request's multipart form, read from the ASGI stream under the byte limit and read deadline."""
+    body_limit = settings.max_upload_bytes + _FORM_OVERHEAD
+    too_large = f"upload too large (the limit is {_mb(settings.max_upload_bytes)})"
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise ApiError(400, "bad Content-Length header") from None
+        if declared > body_limit:
+            raise ApiError(413, too_large, {"Connection": "close"})
+    mime, params = parse_options_header(request.headers.get("content-type", ""))
+    if mime != b"multipart/form-data":
+        raise ApiError(415, "send the photo as multipart/form-data with a 'file' field")
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise ApiError(400, "multipart/form-data without a boundary")
+    collector = _FormCollector(settings.max_upload_bytes)
+    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    received = 0
+    deadline = time.monotonic() + settings.read_timeout
+    receive = request.receive
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            message = None
+            with anyio.move_on_after(max(0.0, remaining)):
+                message = await receive()
+            if message is None:
+                raise ApiError(408, f"the upload took longer than {settings.read_timeout:g} s", {"Connection": "close"})
+            if message["type"] == "http.disconnect":
+                raise ApiError(400, "client disconnected")
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > body_limit:
+                log.info(_CHUNK_LOG, received)
+                raise ApiError(413, too_large, {"Connection": "close"})
+            if chunk:
+                parser.write(chunk)
+            if not message.get("more_body", False):
+                break
+        parser.finalize()
+    except ApiError as e:
+        if e.status == 413 and "Connection" not in e.headers:
+            e.headers["Connection"] = "close"
+        raise
+    except FormParserError as e:
+        raise ApiError(400, f"malformed multipart body ({e})") from None
+    if not collector.files:
+        raise ApiError(422, "no 'file' field in the form")
+    if len(collector.files) > 1:
+        raise ApiError(422, "send one file per request")
+    filename, data = collector.files[0]
+    return Upload(bytes(data), filename, collector.fields)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Options and the work itself (runs on a worker thread)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated request: which model, which scale, whether to run the self-check."""
+
+    model: str
+    scale: int
+    selfcheck: bool
+
+
+def parse_job(fields: dict[str, str], state: _State) -> Job:
+    """Validate the form fields ``model``, ``scale`` and ``selfcheck`` (422 on anything unknown)."""
+    model = fields.get("model", "").strip() or state.default_model
+    if model not in state.models:
+        raise ApiError(422, f"unknown model {model!r}: choose one of {', '.join(state.models)}")
+    raw_scale = fields.get("scale", "").strip()
+    if raw_scale:
+        try:
+            scale = int(raw_scale)
+        except ValueError:
+            raise ApiError(422, f"scale must be a whole number from 1 to {MAX_SCALE}, got {raw_scale[:20]!r}") from None
+        if not 1 <= scale <= MAX_SCALE:
+            raise ApiError(422, f"scale must be from 1 to {MAX_SCALE}, got {scale}")
+    else:
+        scale = state.models[model].scale
+    raw_check = fields.get("selfcheck", "").strip().lower()
+    if raw_check not in _TRUE | _FALSE:
+        raise ApiError(422, f"selfcheck must be true or false, got {raw_check[:20]!r}")
+    return Job(model, scale, raw_check in _TRUE)
+
+
+def decode_upload(data: bytes, scale: int, settings: ServeSettings) -> Picture:
+    """images.read under the input and output pixel limits: 415 when it is not an image, 422 when too large."""
+    by_output = settings.output_pixel_limit // (scale * scale)
+    limit = min(settings.max_pixels, by_output)
+    try:
+        return read(data, max_pixels=limit)
+    except ImageError as e:
+        reason = str(e).removeprefix("<bytes>: ")
+        if "over the limit" in reason:
+            reason = reason.replace(" (use --max-pixels to raise it)", "")
+            if by_output < settings.max_pixels:
+                reason += (f" (at scale {scale} the output may have at most {settings.output_pixel_limit:,} pixels; "
+                           "try a smaller scale)")
+            raise ApiError(422, f"image too large: {reason}") from None
+        raise ApiError(415, f"not a supported image: {reason}") from None
+
+
+def _db(value: float) -> float | None:
+    return None if not math.isfinite(value) else round(value, 3)
+
+
+def selfcheck(picture: Picture, enhancer: Enhancer, bicubic: Enhancer, model: str, scale: int,
+              crop: int = 512) -> dict[str, Any]:
+    """'Did it help?': degrade a centre crop of the user's photo, restore it with the model and with bicubic, Y-PSNR.
+
+    Scale >= 2: the crop is shrunk by ``scale`` with the antialiased MATLAB bicubic and enlarged back.
+    Scale 1 (JPEG artefact models): the crop is JPEG-compressed at quality 20 and restored at the same size.
+    Both results are compared with the crop itself (Y of BT.601, uint8, ``scale`` px shaved at scale >= 2).
+    """
+    pixels = picture.to_float()
+    h, w = pixels.shape[:2]
+    ch, cw = min(h, crop), min(w, crop)
+    ch, cw = ch - ch % scale, cw - cw % scale
+    if ch < 8 * scale or cw < 8 * scale:
+        return {"applicable": False, "reason": "the photo is too small for a self-check", "model": model,
+                "scale": scale, "psnr_model": None, "psnr_bicubic": None}
+    top, left = (h - ch) // 2, (w - cw) // 2
+    reference = pixels[top:top + ch, left:left + cw]
+    if scale > 1:
+        low = np.clip(downscale(reference, scale), 0.0, 1.0)
+        method = f"a {cw}x{ch} centre crop of your photo, shrunk {scale}x with bicubic, then restored"
+        border = scale
+    else:
+        low = jpeg(reference[:, :, 0] if reference.shape[2] == 1 else reference, SELFCHECK_JPEG_QUALITY)
+        method = (f"a {cw}x{ch} centre crop of your photo, JPEG-compressed at quality {SELFCHECK_JPEG_QUALITY}, "
+                  "then restored")
+        border = 0
+    small = Picture.from_float(low, bits=8)
+    ref_y = to_y_uint8(quantize(reference, 8))
+    by_model = to_y_uint8(enhancer.enhance_picture(small, scale).pixels)
+    by_bicubic = to_y_uint8(bicubic.enhance_picture(small, scale).pixels)
+    p_model, p_bicubic = psnr_y(ref_y, by_model, border), psnr_y(ref_y, by_bicubic, border)
+    gain = p_model - p_bicubic if math.isfinite(p_model) and math.isfinite(p_bicubic) else None
+    return {
+        "applicable": True,
+        "model": model,
+        "scale": scale,
+        "psnr_model": _db(p_model),
+        "psnr_bicubic": _db(p_bicubic),
+        "gain_db": None if gain is None else round(gain, 3),
+        "crop": [cw, ch],
+        "method": method,
+    }
+
+
+@dataclass
+class Result:
+    """What a job produced."""
+
+    body: bytes
+    media_type: str
+    extension: str
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    selfcheck: dict[str, Any] | None
+    seconds: float
+
+
+def _enhance_job(state: _State, upload: Upload, job: Job) -> Result:
+    """Decode, enhance, optionally self-check, and encode in the upload's format (JPEG q95, PNG, else PNG)."""
+    t0 = time.perf_counter()
+    picture = decode_upload(upload.data, job.scale, state.settings)
+    enhancer = state.enhancer(job.model)
+    out = enhancer.enhance_picture(picture, job.scale)
+    check = None
+    if job.selfcheck:
+        check = selfcheck(picture, enhancer, state.enhancer("bicubic"), job.model, job.scale,
+                          state.settings.selfcheck_crop)
+    fmt = picture.format if picture.format in _MEDIA_TYPES else "PNG"
+    try:
+        body = encode(out, fmt, quality=95)
+    except ImageError as e:
+        raise ApiError(500, f"cannot encode the result: {e}") from None
+    return Result(body, _MEDIA_TYPES[fmt], _EXTENSIONS[fmt], (picture.width, picture.height),
+                  (out.width, out.height), check, time.perf_counter() - t0)
+
+
+def _selfcheck_job(state: _State, upload: Upload, job: Job) -> dict[str, Any]:
+    """Decode and run only the self-check."""
+    picture = decode_upload(upload.data, job.scale, state.settings)
+    out = selfcheck(picture, state.enhancer(job.model), state.enhancer("bicubic"), job.model, job.scale,
+                    state.settings.selfcheck_crop)
+    out["input_size"] = [picture.width, picture.height]
+    return out
+
+
+def _download_name(filename: str, model: str, scale: int, extension: str) -> str:
+    stem = Path(filename.replace("\\", "/")).stem if filename else ""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:60] or "photo"
+    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", model)[:40]
+    return f"{stem}_{tag}_x{scale}.{extension}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The app
+
+_FORM_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "the photo (any common format)"},
+                        "model": {"type": "string", "description": "a name from GET /api/models (default: the "
+                                  "default model)"},
+                        "scale": {"type": "integer", "minimum": 1, "maximum": MAX_SCALE,
+                                  "description": "upscale factor (default: the model's)"},
+                        "selfcheck": {"type": "boolean", "description": "also run the 'did it help?' check"},
+                    },
+                }
+            }
+        },
+    },
+}
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/json": {"example": {"error": text}}}}
+    for code, text in [
+        (403, "cross-origin request refused"),
+        (408, "the upload took too long"),
+        (413, "upload too large"),
+        (415, "not an image"),
+        (422, "too many pixels, unknown model or bad scale"),
+        (503, "busy: see Retry-After"),
+    ]
+}
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """Build the web app (page, API, limits, worker pool) for ``settings``."""
+    settings = settings or ServeSettings()
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    state = _State(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="srcnn serve",
+        summary="Restore detail in photos with SRCNN.",
+        version=_version(),
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.srcnn = state
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        return _error(422, str(first.get("msg", "invalid request")))
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/healthz", summary="Liveness check")
+    async def healthz() -> dict[str, str]:
+        """Always {"status": "ok"} while the server runs."""
+        return {"status": "ok"}
+
+    @app.get("/api/models", summary="Models this server offers")
+    async def models() -> list[dict[str, Any]]:
+        """[{name, task, scale, summary, default}], bicubic included."""
+        return [
+            {"name": m.name, "task": m.task, "scale": m.scale, "summary": m.summary,
+             "default": m.name == state.default_model}
+            for m in state.models.values()
+        ]
+
+    @app.get("/api/limits", summary="This server's request limits")
+    async def limits() -> dict[str, Any]:
+        """Byte, pixel and scale limits, so that a client can check before uploading."""
+        return {
+            "max_upload_bytes": settings.max_upload_bytes,
+            "max_pixels": settings.max_pixels,
+            "max_output_pixels": settings.output_pixel_limit,
+            "scales": list(range(1, MAX_SCALE + 1)),
+            "selfcheck_crop": settings.selfcheck_crop,
+        }
+
+    async def _accept(request: Request) -> tuple[Upload, Job]:
+        # Cheap refusals first, before a byte of the body is read.
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes + _FORM_OVERHEAD:
+            raise ApiError(413, f"upload too large (the limit is {_mb(settings.max_upload_bytes)})",
+                           {"Connection": "close"})
+        if state.gate.full():
+            raise _busy(state.gate)
+        upload = await read_upload(request, settings)
+        return upload, parse_job(upload.fields, state)
+
+    @app.post("/api/enhance", summary="Enhance a photo", openapi_extra=_FORM_SCHEMA, response_class=Response,
+              responses={200: {"description": "the enhanced image, in the upload's format (JPEG in: JPEG q95 out; "
+                                               "PNG in: PNG out; anything else: PNG)",
+                               "content": {"image/png": {}, "image/jpeg": {}}}, **_ERROR_RESPONSES})
+    async def enhance(request: Request) -> Response:
+        """Multipart form: file, model, scale, selfcheck -> image bytes; X-Srcnn-* headers describe the result."""
+        upload, job = await _accept(request)
+        result: Result = await state.run_job(lambda: _enhance_job(state, upload, job))
+        name = _download_name(upload.filename, job.model, job.scale, result.extension)
+        headers = {
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Srcnn-Model": job.model,
+            "X-Srcnn-Scale": str(job.scale),
+            "X-Srcnn-Input-Size": "{}x{}".format(*result.input_size),
+            "X-Srcnn-Output-Size": "{}x{}".format(*result.output_size),
+            "X-Srcnn-Seconds": f"{result.seconds:.3f}",
+        }
+        if result.selfcheck is not None:
+            headers["X-Srcnn-Selfcheck"] = json.dumps(result.selfcheck, separators=(",", ":"))
+        return Response(result.body, media_type=result.media_type, headers=headers)
+
+    @app.post("/api/selfcheck", summary="'Did it help?' numbers for a photo", openapi_extra=_FORM_SCHEMA,
+              responses=_ERROR_RESPONSES)
+    async def selfcheck_endpoint(request: Request) -> JSONResponse:
+        """Multipart form: file, model, scale -> {psnr_model, psnr_bicubic, gain_db, crop, method, ...}."""
+        upload, job = await _accept(request)
+        out = await state.run_job(lambda: _selfcheck_job(state, upload, job))
+        return JSONResponse(out, headers={"Cache-Control": "no-store"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(_Guard)
+    return app
+
+
+def _version() -> str:
+    try:
+        from .. import __version__
+
+        return __version__
+    except ImportError:  # pragma: no cover
+        return "0"
+

@@ -1,0 +1,394 @@
+"""The web app (`srcnn serve`): API success paths, limits and error codes, headers, the page. Fast: bicubic only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import re
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import smooth_image
+
+pytest.importorskip("fastapi")
+with warnings.catch_warnings():  # starlette's notice about running its TestClient on httpx
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+import srcnn.web.app as web_app  # noqa: E402
+from srcnn import images  # noqa: E402
+from srcnn.web import add_arguments, settings_from_args  # noqa: E402
+from srcnn.web.app import CSP, ServeSettings, create_app  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")  # starlette's TestClient-on-httpx notice
+
+SMALL = dict(workers=1, queue=2, max_upload_bytes=200_000, max_pixels=20_000, read_timeout=5.0)
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(ServeSettings(**SMALL))) as c:
+        yield c
+
+
+def png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def jpeg(array: np.ndarray, **options: Any) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "JPEG", quality=90, **options)
+    return buf.getvalue()
+
+
+def post(client: TestClient, data: bytes, name: str = "photo.png", **fields: str) -> Any:
+    return client.post("/api/enhance", files={"file": (name, data, "application/octet-stream")}, data=fields)
+
+
+def multipart(data: bytes, name: str = "photo.png", boundary: str = "srcnnboundary") -> tuple[bytes, bytes]:
+    """(body, content type) of a one-file multipart form."""
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}".encode()
+
+
+def asgi_post(app: Any, headers: list[tuple[bytes, bytes]], receive: Any) -> tuple[int, dict[bytes, bytes], bytes]:
+    """POST /api/enhance straight through the ASGI interface with a custom receive(); (status, headers, body)."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/api/enhance", "raw_path": b"/api/enhance", "root_path": "", "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1:8000"), *headers], "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), body
+
+
+# ------------------------------------------------------------------------------------------------ basics
+
+
+def test_healthz_and_models(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    models = client.get("/api/models").json()
+    names = [m["name"] for m in models]
+    assert "bicubic" in names
+    assert set(models[0]) == {"name", "task", "scale", "summary", "default"}
+    defaults = [m["name"] for m in models if m["default"]]
+    assert defaults == (["srcnn-photo"] if "srcnn-photo" in names else ["bicubic"])
+    limits = client.get("/api/limits").json()
+    assert limits["max_upload_bytes"] == 200_000 and limits["scales"] == [1, 2, 3, 4]
+
+
+def test_security_headers_everywhere(client: TestClient) -> None:
+    for path in ("/", "/healthz", "/api/models", "/static/app.js", "/no-such-page"):
+        r = client.get(path)
+        assert r.headers["content-security-policy"] == CSP, path
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["x-frame-options"] == "DENY"
+    r = client.get("/no-such-page")
+    assert r.status_code == 404 and "error" in r.json()
+    r = post(client, b"not an image")
+    assert r.status_code == 415 and r.headers["x-frame-options"] == "DENY"
+
+
+def test_page_is_self_contained(client: TestClient) -> None:
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts and all("src=" in s for s in scripts)  # no inline script
+    assert "<style" not in html and " style=" not in html and "javascript:" not in html  # no inline style
+    assert "http://" not in html and "https://" not in html  # nothing from a CDN
+    js_type = client.get("/static/app.js").headers["content-type"]
+    assert js_type.startswith(("text/javascript", "application/javascript"))
+    assert client.get("/static/style.css").headers["content-type"].startswith("text/css")
+
+
+def test_docs_and_openapi(client: TestClient) -> None:
+    r = client.get("/docs")
+    assert r.status_code == 200 and "swagger" in r.text.lower()
+    assert "'unsafe-inline'" in r.headers["content-security-policy"]  # only /docs is relaxed
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/api/enhance"]["post"]["requestBody"]["content"]
+    assert "file" in body["multipart/form-data"]["schema"]["properties"]
+
+
+# ------------------------------------------------------------------------------------------------ success
+
+
+def _rgb16() -> bytes:
+    pixels = (smooth_image(20, 30, seed=5).astype(np.uint16) * 257 + 100).astype(np.uint16)
+    return images.encode(images.Picture(pixels), "PNG")
+
+
+def _gray16() -> bytes:
+    return images.encode(images.Picture(smooth_image(20, 30, 1, seed=6).astype(np.uint16) * 250), "PNG")
+
+
+def _rgba() -> bytes:
+    rgb = smooth_image(20, 30, seed=7)
+    alpha = np.tile(np.linspace(0, 255, 30).astype(np.uint8), (20, 1))[:, :, None]
+    return png(np.concatenate([rgb, alpha], axis=2))
+
+
+def _bmp() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(smooth_image(20, 30, seed=8)).save(buf, "BMP")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "media", "mode", "bits"),
+    [
+        (lambda: jpeg(smooth_image(20, 30)), "image/jpeg", "RGB", 8),
+        (lambda: png(smooth_image(20, 30)), "image/png", "RGB", 8),
+        (lambda: png(smooth_image(20, 30, 1)[:, :, 0]), "image/png", "L", 8),
+        (_rgba, "image/png", "RGBA", 8),
+        (_rgb16, "image/png", None, 16),
+        (_gray16, "image/png", None, 16),
+        (_bmp, "image/png", "RGB", 8),  # other formats come back as PNG
+    ],
+    ids=["jpeg", "png", "gray", "rgba", "png16-rgb", "png16-gray", "bmp"],
+)
+def test_enhance_formats(client: TestClient, make: Any, media: str, mode: str | None, bits: int) -> None:
+    r = post(client, make(), name="holiday photo.dat")  # the name is never trusted for the format
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == media
+    assert r.headers["x-srcnn-model"] == "bicubic" and r.headers["x-srcnn-scale"] == "2"
+    assert r.headers["x-srcnn-output-size"] == "60x40"
+    ext = "jpg" if media == "image/jpeg" else "png"
+    assert r.headers["content-disposition"] == f'attachment; filename="holiday_photo_bicubic_x2.{ext}"'
+    out = images.read(r.content)
+    assert (out.width, out.height, out.bits) == (60, 40, bits)
+    if mode is not None:
+        with Image.open(io.BytesIO(r.content)) as im:
+            assert im.mode == mode and im.size == (60, 40)
+    if mode == "RGBA":
+        assert out.alpha is not None and out.alpha.min() < 20 and out.alpha.max() > 235
+
+
+def test_scale_option_and_selfcheck_header(client: TestClient) -> None:
+    r = post(client, png(smooth_image(24, 32)), scale="3", selfcheck="true")
+    assert r.status_code == 200
+    assert Image.open(io.BytesIO(r.content)).size == (96, 72)
+    check = json.loads(r.headers["x-srcnn-selfcheck"])
+    assert check["applicable"] and check["scale"] == 3 and check["crop"] == [30, 24]
+    assert check["psnr_model"] == check["psnr_bicubic"] > 10  # bicubic against itself
+    assert "x-srcnn-selfcheck" not in post(client, png(smooth_image(24, 32)), selfcheck="false").headers
+
+
+def test_selfcheck_endpoint_crop_and_scale1() -> None:
+    with TestClient(create_app(ServeSettings(**SMALL, selfcheck_crop=48))) as c:
+        files = {"file": ("p.png", png(smooth_image(100, 80)), "image/png")}
+        out = c.post("/api/selfcheck", files=files, data={"scale": "2"}).json()
+        assert out["crop"] == [48, 48] and out["input_size"] == [80, 100]
+        assert "shrunk 2x" in out["method"] and out["gain_db"] == 0.0
+        one = c.post("/api/selfcheck", files=files, data={"scale": "1"}).json()
+        assert "JPEG" in one["method"] and one["psnr_bicubic"] < 40  # quality 20 leaves visible damage
+        tiny = c.post("/api/selfcheck", files={"file": ("t.png", png(smooth_image(10, 10)), "image/png")}).json()
+        assert tiny["applicable"] is False
+
+
+def test_exif_orientation_applied(client: TestClient) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    stored = smooth_image(20, 40)  # stored 40 wide, 20 high; displayed 20 wide, 40 high
+    r = post(client, jpeg(stored, exif=exif.tobytes()), name="phone.jpg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(r.content)) as out:
+        assert out.size == (2 * 20, 2 * 40)
+        assert out.getexif().get(0x0112, 1) == 1
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+def test_413_content_length(client: TestClient) -> None:
+    r = post(client, b"\0" * 300_000)
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+
+
+def test_413_chunked_stream(client: TestClient) -> None:
+    body, ctype = multipart(b"\0" * 400_000)
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(body), 16_384):
+            yield body[i:i + 16_384]
+
+    r = client.post("/api/enhance", content=chunks(), headers={"content-type": ctype.decode()})
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+
+
+def test_413_stops_reading_early() -> None:
+    """Over the limit, the body is abandoned: a declared length reads nothing, a stream stops at the limit."""
+    app = create_app(ServeSettings(**SMALL))
+    body, ctype = multipart(b"\0" * 5_000_000)
+    calls = 0
+
+    async def receive() -> dict:
+        nonlocal calls
+        start = calls * 65_536
+        calls += 1
+        return {"type": "http.request", "body": body[start:start + 65_536], "more_body": start + 65_536 < len(body)}
+
+    status, headers, _ = asgi_post(app, [(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
+                                   receive)
+    assert status == 413 and calls == 0 and headers[b"connection"] == b"close"
+    status, _, out = asgi_post(app, [(b"content-type", ctype)], receive)  # chunked: no Content-Length
+    assert status == 413 and json.loads(out)["error"].startswith("upload too large")
+    assert calls <= 6  # 200 kB + 64 kB of slack in 64 kB chunks, out of 77 chunks
+
+
+def test_408_slow_upload() -> None:
+    app = create_app(ServeSettings(**{**SMALL, "read_timeout": 0.3}))
+    body, ctype = multipart(png(smooth_image(10, 10)))
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body[:50], "more_body": True}
+        await asyncio.sleep(30)  # the client stalls
+        return {"type": "http.disconnect"}
+
+    t0 = time.monotonic()
+    status, _, out = asgi_post(app, [(b"content-type", ctype)], receive)
+    assert status == 408 and "longer than" in json.loads(out)["error"]
+    assert time.monotonic() - t0 < 5
+
+
+def test_415_not_an_image(client: TestClient) -> None:
+    r = post(client, b"Hello, I am a text file pretending to be a photo.\n" * 10, name="photo.png")
+    assert r.status_code == 415 and "not a supported image" in r.json()["error"]
+    r = client.post("/api/enhance", json={"file": "x"})
+    assert r.status_code == 415
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"model": "no-such-model"}, "unknown model"),
+        ({"model": "/etc/passwd"}, "unknown model"),  # never a path from the network
+        ({"scale": "9"}, "scale"),
+        ({"scale": "0"}, "scale"),
+        ({"scale": "two"}, "scale"),
+        ({"selfcheck": "maybe"}, "selfcheck"),
+    ],
+)
+def test_422_bad_options(client: TestClient, fields: dict[str, str], needle: str) -> None:
+    r = post(client, png(smooth_image(10, 10)), **fields)
+    assert r.status_code == 422 and needle in r.json()["error"]
+
+
+def test_422_no_file(client: TestClient) -> None:
+    r = client.post("/api/enhance", data={"model": "bicubic"})
+    assert r.status_code == 415  # not even multipart
+    r = client.post("/api/enhance", data={"model": "bicubic"}, files={"other": ("x.png", b"x", "image/png")})
+    assert r.status_code == 422 and "'file'" in r.json()["error"]
+
+
+def test_422_too_many_pixels() -> None:
+    with TestClient(create_app(ServeSettings(**{**SMALL, "max_output_pixels": 40_000}))) as c:
+        r = post(c, png(smooth_image(150, 150)))  # 22,500 input pixels > 20,000
+        assert r.status_code == 422 and "too large" in r.json()["error"]
+        small = png(smooth_image(70, 70))  # 4,900 pixels: fine at x2 (19,600 out), too many at x3 (44,100 out)
+        assert post(c, small, scale="2").status_code == 200
+        r = post(c, small, scale="3")
+        assert r.status_code == 422 and "scale" in r.json()["error"]
+
+
+def test_403_cross_origin_post(client: TestClient) -> None:
+    files = {"file": ("p.png", png(smooth_image(10, 10)), "image/png")}
+    r = client.post("/api/enhance", files=files, headers={"origin": "http://evil.example"})
+    assert r.status_code == 403
+    r = client.post("/api/enhance", files=files, headers={"origin": "http://testserver"})
+    assert r.status_code == 200
+
+
+class _Blocking:
+    """Stands in for a loaded model: blocks inside the worker until released."""
+
+    def __init__(self, started: threading.Event, release: threading.Event) -> None:
+        self.started, self.release = started, release
+
+    def enhance_picture(self, picture: images.Picture, scale: int | None = None, **_: Any) -> images.Picture:
+        self.started.set()
+        assert self.release.wait(20)
+        return picture
+
+
+def test_503_when_queue_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    started, release = threading.Event(), threading.Event()
+    monkeypatch.setattr(web_app, "load_model", lambda *a, **k: _Blocking(started, release))
+    app = create_app(ServeSettings(**{**SMALL, "workers": 1, "queue": 1}))
+    data = png(smooth_image(10, 10))
+    results: list[int] = []
+    with TestClient(app) as c:
+        threads = [threading.Thread(target=lambda: results.append(post(c, data).status_code)) for _ in range(2)]
+        threads[0].start()
+        assert started.wait(20)  # job 1 runs on the only worker
+        threads[1].start()  # job 2 waits in the queue
+        gate = app.state.srcnn.gate
+        deadline = time.monotonic() + 20
+        while gate.active < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gate.active == 2
+        r = post(c, data)  # job 3: no room
+        assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1 and "busy" in r.json()["error"]
+        assert c.get("/healthz").status_code == 200  # the event loop is free while the worker is busy
+        release.set()
+        for t in threads:
+            t.join(20)
+        assert results == [200, 200]
+        assert gate.active == 0
+        assert post(c, data).status_code == 200
+
+
+def test_queue_zero_admits_only_running_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    started, release = threading.Event(), threading.Event()
+    monkeypatch.setattr(web_app, "load_model", lambda *a, **k: _Blocking(started, release))
+    with TestClient(create_app(ServeSettings(**{**SMALL, "workers": 1, "queue": 0}))) as c:
+        data = png(smooth_image(10, 10))
+        t = threading.Thread(target=post, args=(c, data))
+        t.start()
+        assert started.wait(20)
+        assert post(c, data).status_code == 503
+        release.set()
+        t.join(20)
+
+
+# ------------------------------------------------------------------------------------------------ CLI wiring
+
+
+def test_cli_arguments_and_defaults() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    s = settings_from_args(parser.parse_args([]))
+    assert (s.host, s.port, s.workers, s.queue) == ("127.0.0.1", 8000, 2, 8)
+    assert s.max_upload_bytes == 25 * 1024 * 1024 and s.max_pixels == 40_000_000
+    assert s.output_pixel_limit == 100_000_000 and s.read_timeout == 30.0 and s.torch_threads >= 1
+    s = settings_from_args(parser.parse_args(["--port", "9000", "--workers", "3", "--max-upload-mb", "1",
+                                              "--max-pixels", "1_000", "--queue", "0"]))
+    assert (s.port, s.workers, s.max_upload_bytes, s.max_pixels, s.queue) == (9000, 3, 1 << 20, 1000, 0)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--workers", "0"])
