@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from .conftest import smooth_image
 from PIL import Image
 
 from srcnn.checkpoint import save_weights
 from srcnn.cli import main
 from srcnn.images import read
 from srcnn.model import SRCNN
+
+from .conftest import smooth_image
 
 
 def make_weights(path: Path, residual: bool = True, seed: int = 0) -> SRCNN:

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from .conftest import smooth_image
 from PIL import Image
 
 import srcnn
@@ -18,6 +17,8 @@ from srcnn.color import rgb_to_ycbcr, ycbcr_to_rgb
 from srcnn.images import read
 from srcnn.model import SRCNN
 from srcnn.resize import imresize
+
+from .conftest import smooth_image
 
 
 def make_weights(path: Path, residual: bool = True, seed: int = 0) -> Path:
