@@ -4,14 +4,21 @@ Data path: Picture (uint8/uint16 HxWxC) -> float [0, 1] -> YCbCr (BT.601, MATLAB
 plane (the one MATLAB-compatible bicubic) -> the network on Y (or on RGB for 3-channel models), tile by tile ->
 merge with the upscaled Cb, Cr -> RGB -> clip, round -> Picture at the source's bit depth. Alpha is upscaled with
 the same bicubic and re-attached. Grayscale sources are treated as Y directly (as MATLAB's SRCNN code does).
+
+Speed (CPU): the network runs through a tile runner of :mod:`srcnn.backends` ("torch": valid channels_last
+convolutions, the last layer as one GEMM; "onnxruntime": the same valid graph in ONNX Runtime), on near-equal
+tiles of at most ``tile`` px with exact borders (:func:`srcnn.tiling.forward_tiled_valid`). ``enhance_picture``
+converts colour and quantizes in row bands, so its memory is the Y planes plus the source and result pictures.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,12 +29,13 @@ from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .images import Picture
 from .model import SRCNN
 from .resize import imresize
-from .tiling import forward_tiled
+from .tiling import forward_tiled, forward_tiled_valid
 from .zoo import card
 
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
 
 DEFAULT_TILE = 256
+_BAND_PIXELS = 1 << 18  # colour conversion and quantization work on row bands of about this many pixels
 
 
 def _device(name: str) -> torch.device:
@@ -51,6 +59,16 @@ class Enhancer:
     scale: int
     metadata: dict
     device: torch.device
+    backend: str = "torch"
+    runner: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.model is not None and self.runner is None and self.device.type == "cpu":
+            from .backends import make_runner
+
+            self.runner = make_runner(self.model, self.backend)
+        elif self.backend != "torch" and self.device.type != "cpu":
+            raise WeightsError(f"backend {self.backend!r} runs on the CPU only (use --device cpu)")
 
     @property
     def channels(self) -> int:
@@ -74,11 +92,14 @@ class Enhancer:
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"expected (N, {self.channels}, H, W), got {tuple(x.shape)}")
         dev = self.device
+        if self.runner is not None:
+            runner = self.runner
+            x = x.to("cpu", torch.float32)
+            return forward_tiled_valid(lambda crop, missing: runner(crop, missing).clamp_(0, 1), x,
+                                       tile or DEFAULT_TILE, self.receptive_radius, progress=progress)
 
         def run(piece: torch.Tensor) -> torch.Tensor:
             p = piece.to(dev, torch.float32)
-            if dev.type == "cpu":
-                p = p.contiguous(memory_format=torch.channels_last)
             return self.model(p).clamp_(0, 1).to("cpu").contiguous()
 
         return forward_tiled(run, x, tile or DEFAULT_TILE, self.receptive_radius, progress=progress)
@@ -110,13 +131,50 @@ class Enhancer:
                         progress: Callable[[int], None] | None = None) -> Picture:
         """Picture in -> Picture ``scale`` times larger at the same bit depth, gray/RGB, alpha, ICC and EXIF kept."""
         s = int(scale or self.scale)
-        maxval = 65535.0 if picture.pixels.dtype == np.uint16 else 255.0
-        out = self.enhance_array(picture.pixels.astype(np.float32) / maxval, s, tile, progress)
+        if s < 1:
+            raise ValueError("scale must be >= 1")
+        dtype = picture.pixels.dtype
+        maxval = 65535.0 if dtype == np.uint16 else 255.0
+        with warnings.catch_warnings():  # read-only pixels (from PIL) are only read here
+            warnings.simplefilter("ignore", UserWarning)
+            src = torch.from_numpy(np.ascontiguousarray(picture.pixels))
+        gray = src.shape[2] == 1
+        h, w = src.shape[0] * s, src.shape[1] * s
+        out = torch.empty((h, w, src.shape[2]), dtype=torch.uint16 if dtype == np.uint16 else torch.uint8)
+        if self.channels == 3:  # RGB network: its output is the result
+            rgb = _planes(src, maxval)
+            rgb = rgb.expand(3, -1, -1) if gray else rgb
+            up = imresize(rgb, s) if s != 1 else rgb.clone()
+            res = self(up.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
+            del up
+            for b0, b1 in _bands(h, w):
+                band = res[:, b0:b1]
+                _quantize_into(out[b0:b1], band.mean(0, keepdim=True) if gray else band, maxval)
+        elif gray:  # gray source: it is Y
+            y = _planes(src, maxval)
+            up = imresize(y, s) if s != 1 else y
+            res = self(up.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
+            _quantize_into(out, res, maxval)
+        else:
+            if s == 1:  # Y now; Cb and Cr band by band from the source when merging
+                y = torch.empty((1, h, w), dtype=torch.float32)
+                for b0, b1 in _bands(h, w):
+                    y[:, b0:b1] = rgb_to_ycbcr(_planes(src[b0:b1], maxval))[:1]
+                chroma = None
+            else:
+                up = imresize(rgb_to_ycbcr(_planes(src, maxval)), s)
+                y, chroma = up[:1], up[1:]
+            res = self(y.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
+            del y
+            for b0, b1 in _bands(h, w):
+                cc = rgb_to_ycbcr(_planes(src[b0:b1], maxval))[1:] if chroma is None else chroma[:, b0:b1]
+                merged = torch.cat([res[:, b0:b1], cc], 0)
+                _quantize_into(out[b0:b1], ycbcr_to_rgb(merged).clamp_(0, 1), maxval)
         alpha = picture.alpha
         if alpha is not None and s != 1:
             a = imresize(torch.from_numpy(alpha.astype(np.float32) / maxval), s).clamp_(0, 1).numpy()
             alpha = _quantize(a, picture.pixels.dtype)
-        return dataclasses.replace(picture, pixels=_quantize(out, picture.pixels.dtype), alpha=alpha)
+        return dataclasses.replace(picture, pixels=out.numpy(), alpha=alpha)
 
     def enhance(self, image: Image.Image, *, scale: int | None = None, tile: int | None = None) -> Image.Image:
         """PIL image in (any mode) -> enhanced PIL image, ``scale`` times larger; gray stays gray, alpha kept."""
@@ -125,18 +183,49 @@ class Enhancer:
         return to_pil(self.enhance_picture(from_pil(image), scale=scale, tile=tile))
 
 
+def _planes(pixels: torch.Tensor, maxval: float) -> torch.Tensor:
+    """HxWxC uint8/uint16 -> CxHxW float32 in [0, 1] (the same rounding as numpy's astype(float32) / maxval)."""
+    return pixels.permute(2, 0, 1).to(torch.float32).div_(maxval)
+
+
+def _bands(height: int, width: int) -> list[tuple[int, int]]:
+    """Row bands [(b0, b1)] of about _BAND_PIXELS pixels each, covering range(height)."""
+    rows = max(1, _BAND_PIXELS // max(1, width))
+    return [(b, min(b + rows, height)) for b in range(0, height, rows)]
+
+
+def _quantize_into(dst: torch.Tensor, x: torch.Tensor, maxval: float) -> None:
+    """CxHxW float in [0, 1] -> HxWxC ``dst`` (uint8/uint16): round half to even of x * maxval, clipped."""
+    dst.copy_((x * maxval).round_().clamp_(0, maxval).permute(1, 2, 0))
+
+
 def _quantize(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     maxval = 65535.0 if dtype == np.uint16 else 255.0
     return np.clip(np.round(x * maxval), 0, maxval).astype(dtype)
 
 
-def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", scale: int | None = None
-               ) -> Enhancer:
-    """A shipped model by name, a weights file (.safetensors or a foreign .pth), or "bicubic" -> Enhancer."""
+def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", scale: int | None = None,
+               backend: str = "torch") -> Enhancer:
+    """A shipped model by name, a weights file (.safetensors or a foreign .pth), or "bicubic" -> Enhancer.
+
+    ``backend``: "torch" (default) or "onnxruntime" (CPU only; needs the onnxruntime package).
+    """
+    from .backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise WeightsError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    if backend == "onnxruntime":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise WeightsError("backend onnxruntime: the onnxruntime package is not installed "
+                               "(pip install 'srcnn[onnx]', or use --backend torch)") from None
+        if device == "auto":
+            device = "cpu"
     dev = _device(device)
     name = str(name_or_path)
     if name == "bicubic":
-        return Enhancer("bicubic", None, int(scale or 2), {"task": "sr"}, dev)
+        return Enhancer("bicubic", None, int(scale or 2), {"task": "sr"}, dev, backend)
     c = card(name)
     if c is not None:
         model, meta = load_weights(c.path, expected_sha256=c.sha256)
@@ -152,6 +241,4 @@ def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", s
     if isinstance(meta_scale, list):  # a blind model trained on a range: default to its upper end
         meta_scale = max(meta_scale)
     model = model.to(dev).eval()
-    if dev.type == "cpu":
-        model = model.to(memory_format=torch.channels_last)
-    return Enhancer(name, model, int(scale or round(float(meta_scale)) or 1), meta, dev)
+    return Enhancer(name, model, int(scale or round(float(meta_scale)) or 1), meta, dev, backend)

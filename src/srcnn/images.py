@@ -572,11 +572,19 @@ def _normalize_format(format: str) -> str:
     return _FORMAT_ALIASES[key]
 
 
+# Largest width or height each format can store (libjpeg and libwebp fail with cryptic errors beyond).
+_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
+
+
 def encode(picture: Picture, format: str, quality: int = 95) -> bytes:
     """Encode a Picture in memory as PNG/JPEG/TIFF/WEBP/BMP (aliases jpg, tif accepted); -> file bytes."""
     fmt = _normalize_format(format)
     if not 1 <= int(quality) <= 100:
         raise ImageError(f"JPEG/WebP quality must be between 1 and 100, got {quality}")
+    side = _MAX_SIDE.get(fmt)
+    if side is not None and max(picture.width, picture.height) > side:
+        raise ImageError(f"{picture.width} x {picture.height} is too large for {fmt} (at most {side} pixels a side); "
+                         "write PNG or TIFF instead")
     try:
         return _encode(picture, fmt, int(quality))
     except ImageError:

@@ -3,6 +3,13 @@
 Each output tile is computed from an input crop that carries ``radius`` (the model's receptive radius) pixels
 of real neighbours on every side where the image has them, and only the tile's own pixels are kept. At the
 image border the crop border is the image border, so the layers' zero padding is the same as untiled.
+
+Two drivers: :func:`forward_tiled` runs any same-size model on each crop and keeps the tile's pixels (the
+overlap is computed and thrown away: (T + 2r)^2 / T^2 of the work, +13 % at T = 256, r = 8).
+:func:`forward_tiled_valid` hands a runner the crop zero-filled to exactly ``radius`` px on every side plus how
+many of those px lie outside the image; the runner uses unpadded ("valid") convolutions that consume the
+context layer by layer and zeroes the activations outside the image, which is what per-layer zero padding
+does untiled (srcnn.backends). Its tiles split the image into near-equal parts, so no sliver tiles.
 """
 
 from __future__ import annotations
@@ -10,8 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["tile_boxes", "forward_tiled"]
+__all__ = ["tile_boxes", "split_even", "even_boxes", "forward_tiled", "forward_tiled_valid"]
+
+Missing = tuple[int, int, int, int]
 
 
 def tile_boxes(height: int, width: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
@@ -19,6 +29,22 @@ def tile_boxes(height: int, width: int, tile: int) -> Iterator[tuple[int, int, i
     for y0 in range(0, height, tile):
         for x0 in range(0, width, tile):
             yield y0, min(y0 + tile, height), x0, min(x0 + tile, width)
+
+
+def split_even(length: int, tile: int) -> list[tuple[int, int]]:
+    """[(start, stop)] covering range(length) with ceil(length / tile) parts of near-equal size <= tile."""
+    if tile <= 0:
+        raise ValueError("tile must be positive")
+    n = max(1, -(-length // tile))
+    return [(length * i // n, length * (i + 1) // n) for i in range(n)]
+
+
+def even_boxes(height: int, width: int, tile_h: int, tile_w: int) -> Iterator[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) boxes of near-equal size (<= tile_h x tile_w) covering an HxW image, row-major."""
+    cols = split_even(width, tile_w)
+    for y0, y1 in split_even(height, tile_h):
+        for x0, x1 in cols:
+            yield y0, y1, x0, x1
 
 
 def forward_tiled(
@@ -52,6 +78,44 @@ def forward_tiled(
         if out is None:
             out = torch.empty((n, piece.shape[1], h, w), dtype=piece.dtype, device=piece.device)
         out[:, :, y0:y1, x0:x1] = piece[:, :, y0 - cy0 : y0 - cy0 + (y1 - y0), x0 - cx0 : x0 - cx0 + (x1 - x0)]
+        done += 1
+        if progress is not None:
+            progress(done)
+    assert out is not None
+    return out
+
+
+def forward_tiled_valid(
+    run: Callable[[torch.Tensor, Missing], torch.Tensor],
+    x: torch.Tensor,
+    tile: int | tuple[int, int],
+    radius: int,
+    out: torch.Tensor | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """Tile (N, C, H, W) ``x`` into near-equal boxes of at most ``tile`` (or (tile_h, tile_w)) output px.
+
+    ``run(crop, missing)`` gets the crop (N, C, h + 2 radius, w + 2 radius): real neighbours where the image has
+    them, zeros elsewhere, ``missing`` = (top, bottom, left, right) px of it outside the image, and must return
+    (N, C', h, w) float32 for the box. Returns (N, C', H, W), or fills ``out``; ``progress(n)`` after each tile.
+    """
+    th, tw = (tile, tile) if isinstance(tile, int) else tile
+    if th <= 0 or tw <= 0:
+        raise ValueError("tile must be positive")
+    n, _, h, w = x.shape
+    r = radius
+    done = 0
+    for y0, y1, x0, x1 in even_boxes(h, w, th, tw):
+        cy0, cy1 = max(0, y0 - r), min(h, y1 + r)
+        cx0, cx1 = max(0, x0 - r), min(w, x1 + r)
+        missing = (r - (y0 - cy0), r - (cy1 - y1), r - (x0 - cx0), r - (cx1 - x1))
+        crop = x[:, :, cy0:cy1, cx0:cx1]
+        if any(missing):
+            crop = F.pad(crop, (missing[2], missing[3], missing[0], missing[1]))
+        piece = run(crop, missing)
+        if out is None:
+            out = torch.empty((n, piece.shape[1], h, w), dtype=piece.dtype, device=piece.device)
+        out[:, :, y0:y1, x0:x1] = piece
         done += 1
         if progress is not None:
             progress(done)

@@ -9,14 +9,17 @@ continues the exact trajectory. Under torchrun each process takes its slice of t
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
+import errno
 import json
 import math
 import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -183,6 +186,30 @@ def _plot(history: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
+_WRITE_ERRORS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+                 errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+
+
+@contextlib.contextmanager
+def _writing(out: Path, state_path: Path) -> Iterator[None]:
+    """Turn an OSError while writing into the run folder (disk full, quota, permissions) into a one-line TrainError."""
+    try:
+        yield
+    except OSError as e:
+        reason = _WRITE_ERRORS.get(e.errno, " ".join(str(e.strerror or e).split()))
+        keep = (f"{state_path.name} still holds the last good checkpoint: free some space, then continue with --resume"
+                if state_path.exists() else "free some space, then start again")
+        raise TrainError(f"{out}: cannot write to the run folder ({reason}); {keep}") from None
+
+
+def _remove_stale_temp_files(out: Path) -> None:
+    """Remove temporary files that a killed run left half-written (atomic_write's ``.<name>.<random>.tmp``)."""
+    for pattern in (".last.pt.*.tmp", ".best.safetensors.*.tmp", ".log.csv.tmp", ".curve.png.tmp.png"):
+        for p in out.glob(pattern):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
 _FIELDS = ["step", "elapsed_s", "loss", "lr", "val_psnr", "val_ssim"]
 
 
@@ -239,6 +266,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
             probe.unlink()
         except OSError as e:
             raise TrainError(f"{out}: run folder not writable ({e.strerror}); set train.out") from None
+        _remove_stale_temp_files(out)
 
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed)
@@ -301,7 +329,8 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
         resolved = {"world_size": world, "per_process_batch": cfg.data.batch // world,
                     "global_batch": cfg.data.batch, "lr": cfg.optim.lr, "device": str(device),
                     "loss_border": border, "train_photos": data_info.get("train_photos", 0)}
-        (out / "config.toml").write_text(to_toml(cfg, resolved))
+        with _writing(out, state_path):
+            (out / "config.toml").write_text(to_toml(cfg, resolved))
         history = _read_log(out / "log.csv", start)
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -337,8 +366,9 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
         state = {"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
                  "ema": ema.state_dict() if ema is not None else None, "best_psnr": best,
                  "elapsed_s": elapsed, "config": to_toml(cfg)}
-        save_state(state_path, state)
-        _write_log(out / "log.csv", history)
+        with _writing(out, state_path):  # the log first: a kill in between leaves no gap in log.csv
+            _write_log(out / "log.csv", history)
+            save_state(state_path, state)
 
     t0 = time.time()
     last_ckpt = t0
@@ -351,79 +381,83 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
     loss_acc, loss_n, val_psnr = 0.0, 0, float("nan")
     step = start
     model.train()
-    for inp, target in loader:
-        lr = lr_at(cfg, step)
-        for g in opt.param_groups:
-            g["lr"] = lr * g["mult"]
-        inp = inp.to(device, non_blocking=True)
-        target = target.to(device, non_blocking=True)
-        if device.type == "cpu":
-            inp = inp.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            pred = net(inp)
-        pred = pred.float()
-        if border:
-            pred = pred[..., border:-border, border:-border]
-            target = target[..., border:-border, border:-border]
-        loss = F.mse_loss(pred, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if o.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
-        opt.step()
-        if ema is not None:
-            with torch.no_grad():
-                torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - o.ema)
-        step += 1
-        loss_acc += loss.item()
-        loss_n += 1
-        if rank != 0:
-            if stop["signal"]:
-                break
-            continue
-        elapsed = elapsed0 + time.time() - t0
-        row: dict | None = None
-        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-            row = {"step": step, "elapsed_s": round(elapsed, 2), "loss": loss_acc / loss_n, "lr": lr,
-                   "val_psnr": "", "val_ssim": ""}
-            if writer:
-                writer.add_scalar("train/loss", loss_acc / loss_n, step)
-                writer.add_scalar("train/lr", lr, step)
-            loss_acc, loss_n = 0.0, 0
-        validated = False
-        if val_images and (step % cfg.train.val_every == 0 or step == cfg.train.steps):
-            val_psnr, val_ssim = validate(ema if ema is not None else model, val_images, device)
-            row = row or {"step": step, "elapsed_s": round(elapsed, 2), "loss": "", "lr": lr}
-            row.update(val_psnr=round(val_psnr, 4), val_ssim=round(val_ssim, 5))
-            if writer:
-                writer.add_scalar("val/psnr", val_psnr, step)
-                writer.add_scalar("val/ssim", val_ssim, step)
-            if val_psnr > best:
-                best = val_psnr
-                save_weights(out / "best.safetensors", ema if ema is not None else model,
-                             {**meta, "steps": step, "wall_time_s": round(elapsed, 1),
-                              "val_psnr": val_psnr, "val_ssim": val_ssim})
-            validated = True
-        if row:
-            history.append(row)
-        if bar:
-            bar.update(1)
+    try:
+        for inp, target in loader:
+            lr = lr_at(cfg, step)
+            for g in opt.param_groups:
+                g["lr"] = lr * g["mult"]
+            inp = inp.to(device, non_blocking=True)
+            target = target.to(device, non_blocking=True)
+            if device.type == "cpu":
+                inp = inp.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                pred = net(inp)
+            pred = pred.float()
+            if border:
+                pred = pred[..., border:-border, border:-border]
+                target = target[..., border:-border, border:-border]
+            loss = F.mse_loss(pred, target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if o.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+            opt.step()
+            if ema is not None:
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - o.ema)
+            step += 1
+            loss_acc += loss.item()
+            loss_n += 1
+            if rank != 0:
+                if stop["signal"]:
+                    break
+                continue
+            elapsed = elapsed0 + time.time() - t0
+            row: dict | None = None
+            if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+                row = {"step": step, "elapsed_s": round(elapsed, 2), "loss": loss_acc / loss_n, "lr": lr,
+                       "val_psnr": "", "val_ssim": ""}
+                if writer:
+                    writer.add_scalar("train/loss", loss_acc / loss_n, step)
+                    writer.add_scalar("train/lr", lr, step)
+                loss_acc, loss_n = 0.0, 0
+            validated = False
+            if val_images and (step % cfg.train.val_every == 0 or step == cfg.train.steps):
+                val_psnr, val_ssim = validate(ema if ema is not None else model, val_images, device)
+                row = row or {"step": step, "elapsed_s": round(elapsed, 2), "loss": "", "lr": lr}
+                row.update(val_psnr=round(val_psnr, 4), val_ssim=round(val_ssim, 5))
+                if writer:
+                    writer.add_scalar("val/psnr", val_psnr, step)
+                    writer.add_scalar("val/ssim", val_ssim, step)
+                if val_psnr > best:
+                    best = val_psnr
+                    with _writing(out, state_path):
+                        save_weights(out / "best.safetensors", ema if ema is not None else model,
+                                     {**meta, "steps": step, "wall_time_s": round(elapsed, 1),
+                                      "val_psnr": val_psnr, "val_ssim": val_ssim})
+                validated = True
             if row:
-                bar.set_postfix(loss=f"{row['loss']:.2e}" if row["loss"] != "" else "-", val=f"{val_psnr:.3f}")
-        if validated:
-            _plot(history, out / "curve.png")
-        if validated or time.time() - last_ckpt >= cfg.train.ckpt_every_s or step == cfg.train.steps:
-            snapshot(step, elapsed)
-            last_ckpt = time.time()
-        if stop["signal"]:
-            snapshot(step, elapsed)
-            break
-    if bar:
-        bar.close()
-    if writer:
-        writer.close()
-    for s, h in old_handlers.items():
-        signal.signal(s, h)
+                history.append(row)
+            if bar:
+                bar.update(1)
+                if row:
+                    bar.set_postfix(loss=f"{row['loss']:.2e}" if row["loss"] != "" else "-", val=f"{val_psnr:.3f}")
+            if validated:
+                with _writing(out, state_path):
+                    _plot(history, out / "curve.png")
+            if validated or time.time() - last_ckpt >= cfg.train.ckpt_every_s or step == cfg.train.steps:
+                snapshot(step, elapsed)
+                last_ckpt = time.time()
+            if stop["signal"]:
+                snapshot(step, elapsed)
+                break
+    finally:
+        if bar:
+            bar.close()
+        if writer:
+            writer.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
     if distributed:
         # The ranks must hold identical weights: compare every rank's parameters with rank 0's.
         flat = torch.cat([p.detach().reshape(-1).float().cpu() for p in model.parameters()])
@@ -439,6 +473,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
     if stop["signal"]:
         raise TrainInterrupted(step, out)
     if rank == 0 and not val_images and step == cfg.train.steps:
-        save_weights(out / "best.safetensors", ema if ema is not None else model,
-                     {**meta, "steps": step, "wall_time_s": round(elapsed0 + time.time() - t0, 1)})
+        with _writing(out, state_path):
+            save_weights(out / "best.safetensors", ema if ema is not None else model,
+                         {**meta, "steps": step, "wall_time_s": round(elapsed0 + time.time() - t0, 1)})
     return out

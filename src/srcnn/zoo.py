@@ -39,11 +39,14 @@ def available() -> list[ModelCard]:
     """Cards of every shipped model whose weights file is present, sorted by name."""
     cards = []
     for f in sorted(weights_dir().glob("*.json")):
-        raw = json.loads(f.read_text())
-        path = weights_dir() / raw["file"]
-        if path.is_file():
-            cards.append(ModelCard(raw["name"], path, raw["sha256"], raw.get("task", "sr"),
-                                   int(raw.get("scale", 1)), raw.get("summary", ""), raw.get("metrics", {}), raw))
+        try:  # a damaged card hides its model (it cannot be checked) instead of breaking every command
+            raw = json.loads(f.read_text())
+            path = weights_dir() / raw["file"]
+            if path.is_file():
+                cards.append(ModelCard(str(raw["name"]), path, str(raw["sha256"]), raw.get("task", "sr"),
+                                       int(raw.get("scale", 1)), raw.get("summary", ""), raw.get("metrics", {}), raw))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
     return cards
 
 
