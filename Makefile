@@ -26,6 +26,9 @@ lint: $(STAMP)
 results: $(STAMP)
 	$(BIN)/python -m srcnn.results --data $(DATA) --out docs
 
+fuzz: $(STAMP)
+	$(BIN)/python benchmarks/fuzz.py -n 10000
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/inference.py
 	$(BIN)/python benchmarks/train_throughput.py --data $(DATA)

@@ -392,3 +392,13 @@ def test_cli_arguments_and_defaults() -> None:
     assert (s.port, s.workers, s.max_upload_bytes, s.max_pixels, s.queue) == (9000, 3, 1 << 20, 1000, 0)
     with pytest.raises(SystemExit):
         parser.parse_args(["--workers", "0"])
+
+
+def test_result_too_wide_for_jpeg_comes_back_as_png() -> None:
+    """A 2x result wider than JPEG's 65,500 px limit is sent as PNG instead of failing (found by the fuzzer)."""
+    client = TestClient(create_app(ServeSettings(**{**SMALL, "max_pixels": 1_000_000})))
+    strip = np.tile(np.arange(0, 250, 50, dtype=np.uint8), 6600)[None, :].repeat(2, 0)  # 33,000 x 2 px
+    r = post(client, jpeg(strip), name="strip.jpg", model="bicubic", scale="2")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(r.content)).size == (66_000, 4)

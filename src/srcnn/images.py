@@ -512,7 +512,7 @@ def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
         out = np.rot90(array, 1)
     else:
         return array
-    return np.ascontiguousarray(out)
+    return out.copy(order="C")  # not ascontiguousarray: it keeps a negative stride on a length-1 axis
 
 
 def from_pil(img: Image.Image) -> Picture:

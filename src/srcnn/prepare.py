@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .checkpoint import atomic_write
 from .color import rgb_to_gray_uint8
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
-from .images import Picture, read, write
+from .images import DEFAULT_MAX_PIXELS, Picture, read, write
 from .resize import imresize
 
 __all__ = [
@@ -131,9 +131,9 @@ def validate_options(options: PrepareOptions) -> None:
 # ------------------------------------------------------------------------------------------- photo pipeline
 
 
-def load_photo(data: bytes | Path) -> np.ndarray:
+def load_photo(data: bytes | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a photo (bytes or path) with srcnn.images (EXIF orientation applied) -> (H, W, 3) uint8 RGB."""
-    pic = read(data)
+    pic = read(data, max_pixels=max_pixels)
     px = pic.pixels
     if px.dtype == np.uint16:
         px = np.round(px.astype(np.float64) / 257.0).astype(np.uint8)  # 16-bit samples -> 8-bit
@@ -257,7 +257,8 @@ def _warn(message: str) -> None:
 
 
 def prepare(
-    photos: Path, out: Path, options: PrepareOptions, progress: bool = True, *, force: bool = False
+    photos: Path, out: Path, options: PrepareOptions, progress: bool = True, *, force: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> PrepareReport:
     """Build the tile-pair dataset from ``photos`` into ``out`` (module docstring); raises PrepareError."""
     validate_options(options)
@@ -290,7 +291,7 @@ def prepare(
         source = path.relative_to(photos).as_posix()
         try:
             data = path.read_bytes()
-            load_photo(data)
+            load_photo(data, max_pixels)
         except Exception as e:  # any decoder failure means a bad photo, not a bug here
             skip(source, e)
             continue
@@ -311,7 +312,7 @@ def prepare(
             data = path.read_bytes()
             if hashlib.sha256(data).hexdigest() != sha:
                 raise ValueError("file changed while preparing")
-            rgb = load_photo(data)
+            rgb = load_photo(data, max_pixels)
         except Exception as e:
             skip(source, e)
             continue
@@ -377,6 +378,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, help=f"seed of the train/val split (seed: {d.seed})")
     parser.add_argument("--force", action="store_true", help="write into a non-empty OUT (replaces a run)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help=f"skip larger photos (default {DEFAULT_MAX_PIXELS:,})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -395,7 +398,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``prepare`` from parsed args; exit code 0 all done, 1 some skipped or I/O error, 2 bad options."""
     try:
         options = options_from_args(args)
-        report = prepare(args.photos, args.out, options, progress=not args.quiet, force=args.force)
+        report = prepare(args.photos, args.out, options, progress=not args.quiet, force=args.force,
+                         max_pixels=getattr(args, "max_pixels", DEFAULT_MAX_PIXELS))
     except PrepareError as e:
         print(f"srcnn prepare: error: {e}", file=sys.stderr)
         return 2

@@ -593,8 +593,11 @@ def _enhance_job(state: _State, upload: Upload, job: Job) -> Result:
     fmt = picture.format if picture.format in _MEDIA_TYPES else "PNG"
     try:
         body = encode(out, fmt, quality=95)
-    except ImageError as e:
-        raise ApiError(500, f"cannot encode the result: {e}") from None
+    except ImageError:
+        if fmt == "PNG":
+            raise
+        fmt = "PNG"  # e.g. a result wider than JPEG's 65,500 px: PNG has no such limit
+        body = encode(out, fmt)
     return Result(body, _MEDIA_TYPES[fmt], _EXTENSIONS[fmt], (picture.width, picture.height),
                   (out.width, out.height), check, time.perf_counter() - t0)
 
