@@ -147,7 +147,8 @@ def test_signal_saves_state_and_exits_cleanly(data_dir, tmp_path, sig):
 
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "srcnn", "train", str(CONFIGS / "debug.toml"), f'data.root="{data_dir}"',
-           "train.steps=1000000", "train.ckpt_every_s=0.5", "train.val_every=1000000", "train.log_every=1", "--out", str(out), "--quiet"]
+           "train.steps=1000000", "train.ckpt_every_s=0.5", "train.val_every=1000000", "train.log_every=1",
+           "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "last.pt").exists() and time.time() < deadline:
