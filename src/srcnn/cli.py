@@ -104,6 +104,11 @@ def _plan_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]] | str:
         made_from.setdefault(dst.resolve(), set()).add(f.resolve())
     pairs = [(f, dst) for (f, dst), in_folder in zip(pairs, listed, strict=True)
              if not (in_folder and made_from.get(f.resolve(), set()) - {f.resolve()})]
+    first_for: dict[Path, Path] = {}
+    for f, dst in pairs:  # e.g. a.png and a.bmp (-> png): the second would be "skipped" and silently lost
+        other = first_for.setdefault(dst.resolve(), f)
+        if other != f:
+            return f"{other} and {f} would both be written to {dst} (rename one, or enhance them separately)"
     resolved_inputs = {f.resolve() for f, _ in pairs}
     for _src, dst in pairs:
         if dst.resolve() in resolved_inputs:
@@ -139,7 +144,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     if not plan:
         return _fail("no images found in the inputs (supported: png, jpg, jpeg, bmp, tif, tiff, webp)")
     try:
-        enhancer = load_model(args.model or default_model(quiet=args.quiet), device=args.device, scale=args.scale)
+        enhancer = load_model(args.model or default_model(quiet=args.quiet), device=args.device, scale=args.scale,
+                              backend=args.backend)
     except WeightsError as e:
         return _fail(str(e))
     scale = args.scale or enhancer.scale
@@ -261,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-s", "--scale", type=_positive, help="upscale factor (default: the model's)")
     e.add_argument("--tile", type=_positive, help="tile size in output pixels (memory bound; exact)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    e.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
+                   help="CPU inference engine (default torch; onnxruntime needs the onnx extra)")
     e.add_argument("--suffix", default="_srcnn", help="added to output names (default _srcnn)")
     e.add_argument("--ext", default="auto", choices=["auto", "png", "jpg", "webp", "tif"])
     e.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
@@ -305,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="enhance the bundled example photo and write a comparison")
     demo.add_arguments(dm)
     dm.set_defaults(func=demo.run)
+
+    from . import export
+
+    ex = sub.add_parser("export", help="export a model to ONNX (dynamic batch, height, width)")
+    export.add_arguments(ex)
+    ex.set_defaults(func=export.run)
 
     from . import web
 

@@ -7,8 +7,9 @@ the same bicubic and re-attached. Grayscale sources are treated as Y directly (a
 
 Speed (CPU): the network runs through a tile runner of :mod:`srcnn.backends` ("torch": valid channels_last
 convolutions, the last layer as one GEMM; "onnxruntime": the same valid graph in ONNX Runtime), on near-equal
-tiles of at most ``tile`` px with exact borders (:func:`srcnn.tiling.forward_tiled_valid`). ``enhance_picture``
-converts colour and quantizes in row bands, so its memory is the Y planes plus the source and result pictures.
+tiles of at most ``tile`` px with exact borders (:func:`srcnn.tiling.forward_tiled_valid`), one tile per torch
+thread at a time (``PARALLEL_TILES``). ``enhance_picture`` converts colour and quantizes in row bands (at x1 the
+merge adds the change of Y to R, G and B), so its memory is two Y planes plus the source and result pictures.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 from PIL import Image
 
 from .checkpoint import WeightsError, load_weights
-from .color import rgb_to_ycbcr, ycbcr_to_rgb
+from .color import _M, _MINV, _OFFSET, rgb_to_ycbcr, ycbcr_to_rgb
 from .images import Picture
 from .model import SRCNN
 from .resize import imresize
@@ -35,7 +36,11 @@ from .zoo import card
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
 
 DEFAULT_TILE = 256
+PARALLEL_TILES = True  # CPU: tiles run concurrently, one per torch thread, instead of one at a time
 _BAND_PIXELS = 1 << 18  # colour conversion and quantization work on row bands of about this many pixels
+_RGB_TO_Y = torch.tensor(_M[0], dtype=torch.float32)  # Y = rgb @ _RGB_TO_Y + _Y_OFFSET (BT.601, MATLAB)
+_Y_OFFSET = float(_OFFSET[0])
+_Y_TO_RGB = torch.tensor(_MINV[:, 0], dtype=torch.float32)  # d(R, G, B) / dY at fixed Cb, Cr
 
 
 def _device(name: str) -> torch.device:
@@ -95,8 +100,11 @@ class Enhancer:
         if self.runner is not None:
             runner = self.runner
             x = x.to("cpu", torch.float32)
-            return forward_tiled_valid(lambda crop, missing: runner(crop, missing).clamp_(0, 1), x,
-                                       tile or DEFAULT_TILE, self.receptive_radius, progress=progress)
+            t = tile or DEFAULT_TILE
+            # several tiles: one per core, each single-threaded (no per-op barriers); one tile: all cores on it
+            workers = torch.get_num_threads() if PARALLEL_TILES and max(x.shape[2], x.shape[3]) > t else 1
+            return forward_tiled_valid(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), x, t,
+                                       self.receptive_radius, progress=progress, workers=workers)
 
         def run(piece: torch.Tensor) -> torch.Tensor:
             p = piece.to(dev, torch.float32)
@@ -155,20 +163,22 @@ class Enhancer:
             up = imresize(y, s) if s != 1 else y
             res = self(up.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
             _quantize_into(out, res, maxval)
-        else:
-            if s == 1:  # Y now; Cb and Cr band by band from the source when merging
-                y = torch.empty((1, h, w), dtype=torch.float32)
-                for b0, b1 in _bands(h, w):
-                    y[:, b0:b1] = rgb_to_ycbcr(_planes(src[b0:b1], maxval))[:1]
-                chroma = None
-            else:
-                up = imresize(rgb_to_ycbcr(_planes(src, maxval)), s)
-                y, chroma = up[:1], up[1:]
-            res = self(y.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
-            del y
+        elif s == 1:  # RGB at x1: Y band by band; the merge adds the change of Y to R, G, B (Cb, Cr unchanged)
+            y = torch.empty((1, h, w), dtype=torch.float32)
             for b0, b1 in _bands(h, w):
-                cc = rgb_to_ycbcr(_planes(src[b0:b1], maxval))[1:] if chroma is None else chroma[:, b0:b1]
-                merged = torch.cat([res[:, b0:b1], cc], 0)
+                _luma(src[b0:b1], maxval, y[0, b0:b1])
+            res = self(y.unsqueeze(0), tile, progress)[0]  # Y is in [16, 235] / 255 here: no clamp needed
+            for b0, b1 in _bands(h, w):
+                rgb = src[b0:b1].to(torch.float32).div_(maxval)
+                rgb.add_((res[0, b0:b1] - y[0, b0:b1]).unsqueeze(-1) * _Y_TO_RGB)
+                out[b0:b1] = rgb.clamp_(0, 1).mul_(maxval).round_()
+        else:  # RGB upscaled: every YCbCr plane through the bicubic, the network on Y, merge
+            up = imresize(rgb_to_ycbcr(_planes(src, maxval)), s)
+            y, chroma = up[:1], up[1:]
+            res = self(y.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
+            del y, up
+            for b0, b1 in _bands(h, w):
+                merged = torch.cat([res[:, b0:b1], chroma[:, b0:b1]], 0)
                 _quantize_into(out[b0:b1], ycbcr_to_rgb(merged).clamp_(0, 1), maxval)
         alpha = picture.alpha
         if alpha is not None and s != 1:
@@ -186,6 +196,12 @@ class Enhancer:
 def _planes(pixels: torch.Tensor, maxval: float) -> torch.Tensor:
     """HxWxC uint8/uint16 -> CxHxW float32 in [0, 1] (the same rounding as numpy's astype(float32) / maxval)."""
     return pixels.permute(2, 0, 1).to(torch.float32).div_(maxval)
+
+
+def _luma(pixels: torch.Tensor, maxval: float, out: torch.Tensor) -> None:
+    """HxWx3 uint8/uint16 -> ``out`` HxW float32: Y of BT.601 in [16, 235] / 255 (rgb2ycbcr's first plane)."""
+    rgb = pixels.to(torch.float32).div_(maxval)
+    torch.mv(rgb.view(-1, 3), _RGB_TO_Y, out=out.view(-1)).add_(_Y_OFFSET)
 
 
 def _bands(height: int, width: int) -> list[tuple[int, int]]:

@@ -1,0 +1,213 @@
+"""``srcnn export``: an SRCNN as an ONNX graph with dynamic batch, height and width, metadata carried.
+
+Tensor contract of the exported graph (same as :class:`srcnn.model.SRCNN`): input ``input`` (N, C, H, W) float32
+in [0, 1], output ``output`` (N, C, H, W) float32, roughly [0, 1], not clipped; every convolution zero-pads by
+f // 2, so H and W may be anything >= 1. The graph is built node by node with ``onnx.helper`` (Conv, Relu, Add),
+so any opset from 11 up to the installed onnx's is available. ``build_onnx`` also builds the variants the
+ONNX Runtime backend runs on tiles (see :mod:`srcnn.backends`): "valid" convolutions that consume the tile's
+context, optionally with border masks, that keep the tiled result identical to the untiled one.
+
+Metadata (ONNX ``metadata_props``, all strings): ``srcnn`` (the safetensors metadata JSON as stored), ``scale``,
+``channels``, ``receptive_radius``, ``residual``, ``flops_per_pixel``, ``config`` (JSON) and ``contract``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import onnx
+
+    from .model import SRCNN
+
+__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "CONTRACT", "build_onnx", "export_onnx", "add_arguments", "run"]
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 11
+CONTRACT = ("input 'input' (N, C, H, W) float32 in [0, 1]; output 'output' (N, C, H, W) float32, roughly [0, 1], "
+            "not clipped (clip to [0, 1] before quantizing); C = channels (1: Y of BT.601, MATLAB rgb2ycbcr, "
+            "on the bicubic-upscaled image; 3: RGB); batch, height and width are dynamic")
+
+
+def _max_opset() -> int:
+    import onnx.defs
+
+    return int(onnx.defs.onnx_opset_version())
+
+
+def build_onnx(
+    model: SRCNN,
+    opset: int = DEFAULT_OPSET,
+    *,
+    valid: bool = False,
+    masked: bool = False,
+    split_last: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> onnx.ModelProto:
+    """The ONNX graph of ``model`` (float32 weights; input/output (N, C, H, W) float32, dynamic N, H, W).
+
+    ``valid=False``: the exported contract (same size out, zero padding per layer). ``valid=True``: no padding,
+    the output is the input's centre, ``receptive_radius`` px smaller on every side (for tiles with context);
+    ``masked=True`` adds inputs ``mask1`` (1, 1, H - 2 r1, W - 2 r1) and ``mask2`` that zero the first two
+    layers' activations outside the image, which makes a border tile exact. ``split_last=True`` (valid only)
+    computes the last layer as a 1x1 convolution to C f3^2 partial products and a Sum of their f3^2 shifted
+    slices: the same numbers to float rounding, but no convolution with 1 or 3 output channels (slow in MLAS).
+    """
+    import numpy as np
+    import onnx
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+
+    if (masked or split_last) and not valid:
+        raise ValueError("masked and split_last need valid")
+    top = _max_opset()
+    if not MIN_OPSET <= opset <= top:
+        raise ValueError(f"opset {opset} not supported (this onnx builds {MIN_OPSET}..{top})")
+    cfg = model.config
+    convs = [model.conv1, model.conv2, model.conv3]
+    inits, nodes = [], []
+    dims: list[Any] = ["batch", cfg.channels, "height", "width"]
+    out_dims: list[Any] = ["batch", cfg.channels, "out_height", "out_width"] if valid else dims
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)]
+    x = "input"
+    for i, conv in enumerate(convs, start=1):
+        w = conv.weight.detach().to("cpu", dtype=torch.float32).numpy()
+        b = conv.bias.detach().to("cpu", dtype=torch.float32).numpy()
+        f = int(w.shape[-1])
+        y = f"conv{i}" if i < 3 else ("delta" if cfg.residual else "output")
+        if i == 3 and split_last:
+            nodes += _split_last_nodes(w, b, x, y, inits)
+            break
+        inits += [numpy_helper.from_array(np.ascontiguousarray(w), f"conv{i}.weight"),
+                  numpy_helper.from_array(np.ascontiguousarray(b), f"conv{i}.bias")]
+        pad = 0 if valid else f // 2
+        nodes.append(helper.make_node("Conv", [x, f"conv{i}.weight", f"conv{i}.bias"], [y], name=f"conv{i}",
+                                      kernel_shape=[f, f], pads=[pad] * 4, strides=[1, 1], dilations=[1, 1]))
+        if i < 3:
+            nodes.append(helper.make_node("Relu", [y], [f"relu{i}"], name=f"relu{i}"))
+            y = f"relu{i}"
+            if masked:
+                inputs.append(helper.make_tensor_value_info(f"mask{i}", TensorProto.FLOAT,
+                                                            [1, 1, f"mask{i}_height", f"mask{i}_width"]))
+                nodes.append(helper.make_node("Mul", [y, f"mask{i}"], [f"masked{i}"], name=f"mask{i}"))
+                y = f"masked{i}"
+        x = y
+    if cfg.residual:
+        skip = "input"
+        if valid and model.receptive_radius > 0:
+            r = model.receptive_radius
+            inits += [numpy_helper.from_array(np.array([r, r], np.int64), "crop_starts"),
+                      numpy_helper.from_array(np.array([-r, -r], np.int64), "crop_ends"),
+                      numpy_helper.from_array(np.array([2, 3], np.int64), "crop_axes")]
+            nodes.append(helper.make_node("Slice", ["input", "crop_starts", "crop_ends", "crop_axes"], ["centre"],
+                                          name="centre"))
+            skip = "centre"
+        nodes.append(helper.make_node("Add", [skip, "delta"], ["output"], name="residual"))
+    graph = helper.make_graph(nodes, "srcnn", inputs,
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_dims)], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="srcnn",
+                              doc_string=CONTRACT)
+    proto.ir_version = _ir_version(opset)
+    for k, v in (metadata or {}).items():
+        proto.metadata_props.add(key=str(k), value=str(v))
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def _split_last_nodes(w: Any, b: Any, x: str, y: str, inits: list) -> list:
+    """Nodes computing valid conv(x, w) + b as a 1x1 Conv to (tap, channel) partial products + Sum of slices."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    c, n2, f, _ = w.shape
+    taps = np.ascontiguousarray(w.transpose(2, 3, 0, 1).reshape(f * f * c, n2, 1, 1))  # channel k * c + o
+    bias = np.zeros(f * f * c, np.float32)
+    bias[:c] = b  # added once, with tap 0
+    inits += [numpy_helper.from_array(taps, "conv3.taps"), numpy_helper.from_array(bias, "conv3.taps_bias")]
+    nodes = [helper.make_node("Conv", [x, "conv3.taps", "conv3.taps_bias"], ["partial"], name="conv3_taps",
+                              kernel_shape=[1, 1], pads=[0] * 4, strides=[1, 1], dilations=[1, 1])]
+    big = np.iinfo(np.int64).max
+    parts = []
+    for k in range(f * f):
+        i, j = divmod(k, f)
+        starts = np.array([k * c, i, j], np.int64)
+        ends = np.array([(k + 1) * c, i - (f - 1) if i < f - 1 else big, j - (f - 1) if j < f - 1 else big],
+                        np.int64)
+        inits += [numpy_helper.from_array(starts, f"tap{k}.starts"), numpy_helper.from_array(ends, f"tap{k}.ends")]
+        if k == 0:
+            inits.append(numpy_helper.from_array(np.array([1, 2, 3], np.int64), "tap.axes"))
+        nodes.append(helper.make_node("Slice", ["partial", f"tap{k}.starts", f"tap{k}.ends", "tap.axes"],
+                                      [f"tap{k}"], name=f"tap{k}"))
+        parts.append(f"tap{k}")
+    nodes.append(helper.make_node("Sum", parts, [y], name="conv3_sum"))
+    return nodes
+
+
+def _ir_version(opset: int) -> int:
+    """The lowest IR version that carries ``opset``, so that older runtimes load the file."""
+    from onnx import helper
+
+    return int(helper.find_min_ir_version_for([helper.make_opsetid("", opset)]))
+
+
+def model_metadata(model: SRCNN, stored: dict, scale: int) -> dict[str, str]:
+    """The metadata_props of an exported model: stored JSON plus scale, channels, radius, residual, contract."""
+    cfg = model.config
+    return {
+        "srcnn": json.dumps(stored, sort_keys=True),
+        "scale": str(scale),
+        "channels": str(cfg.channels),
+        "receptive_radius": str(model.receptive_radius),
+        "residual": str(bool(cfg.residual)).lower(),
+        "flops_per_pixel": str(model.flops_per_pixel),
+        "config": json.dumps(cfg.to_dict(), sort_keys=True),
+        "contract": CONTRACT,
+    }
+
+
+def export_onnx(name_or_path: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -> Path:
+    """Write the model (a shipped name or a weights file) as ONNX to ``out`` atomically; returns the path."""
+    import onnx
+
+    from .checkpoint import WeightsError, atomic_write
+    from .enhance import load_model
+
+    if str(name_or_path) == "bicubic":
+        raise WeightsError("bicubic is not a network: there is nothing to export (give a model name or weights)")
+    enhancer = load_model(name_or_path, device="cpu")
+    assert enhancer.model is not None
+    proto = build_onnx(enhancer.model, opset, metadata=model_metadata(enhancer.model, enhancer.metadata,
+                                                                       enhancer.scale))
+    data = proto.SerializeToString()
+    onnx.load_from_string(data)  # round-trips
+    atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
+    return Path(out)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `srcnn export`."""
+    p.add_argument("-m", "--model", required=True, help="model name or weights file (.safetensors, .pth)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="where to write the ONNX file")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export and print where the file is; one-line errors, exit code 2."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("srcnn: error: export needs the onnx package (pip install 'srcnn[onnx]')", file=sys.stderr)
+        return 2
+    from .checkpoint import WeightsError
+
+    try:
+        path = export_onnx(args.model, args.output, args.opset)
+    except (WeightsError, ValueError, OSError) as e:
+        print(f"srcnn: error: {e}", file=sys.stderr)
+        return 2
+    print(f"{path} (opset {args.opset}, dynamic batch/height/width)")
+    return 0

@@ -1,0 +1,34 @@
+"""Shipped models: every card has its weights file, the sha256 matches, and the model loads by name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from srcnn.checkpoint import sha256_file
+from srcnn.enhance import load_model
+from srcnn.zoo import available, weights_dir
+
+CARDS = sorted(weights_dir().glob("*.json"))
+
+
+def test_every_card_names_a_shipped_file_under_1_mb():
+    for path in CARDS:
+        card = json.loads(path.read_text())
+        f = weights_dir() / card["file"]
+        assert f.is_file(), f"{path.name}: {card['file']} missing"
+        assert f.stat().st_size < 1 << 20
+        assert {"sha256", "task", "scale", "steps", "wall_time_s", "hardware", "command", "metrics"} <= set(card)
+    assert len(available()) == len(CARDS)
+
+
+@pytest.mark.parametrize("card", available(), ids=lambda c: c.name)
+def test_shipped_model_loads_by_name_and_matches_its_card(card):
+    assert sha256_file(card.path) == card.sha256
+    model = load_model(card.name, device="cpu")
+    assert model.model is not None and model.scale == card.scale
+    x = torch.rand(1, 1, 40, 40)
+    y = model(x)
+    assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1

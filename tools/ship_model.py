@@ -1,0 +1,93 @@
+"""Ship a trained model: copy a run's best weights into the package and write its model card.
+
+    python tools/ship_model.py runs/x3 srcnn-x3 --data ../shared/data [--status interim]
+
+The card (src/srcnn/weights/<name>.json) records the data, config, steps, wall time, hardware, the exact
+training command, validation metrics (held-out training photos) and test-set metrics measured here, and the
+sha256 of the weights file, which `srcnn.load_model` checks at every load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import torch
+
+from srcnn.checkpoint import read_metadata, sha256_file
+from srcnn.enhance import load_model
+from srcnn.evaluate import evaluate_dataset
+from srcnn.zoo import weights_dir
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run", type=Path)
+    p.add_argument("name")
+    p.add_argument("--data", type=Path, default=Path("../shared/data"))
+    p.add_argument("--status", default="final", choices=["final", "interim"])
+    p.add_argument("--summary", default="")
+    a = p.parse_args()
+    src = a.run / "best.safetensors"
+    meta = read_metadata(src)
+    dst = weights_dir() / f"{a.name}.safetensors"
+    shutil.copyfile(src, dst)
+    task = meta.get("task", "sr")
+    scale = meta.get("scale", 1)
+    scale = int(max(scale)) if isinstance(scale, list) else int(round(float(scale)))
+    enh = load_model(dst)
+    metrics: dict[str, str] = {}
+    if task == "jpeg":
+        for d in ("LIVE1", "Classic5"):
+            for q in (10, 20, 30, 40):
+                r = evaluate_dataset(enh, a.data / d, scale=1, jpeg_quality=q)
+                metrics[f"{d} q{q}"] = f"{r.psnr:.2f} / {r.ssim:.4f} (JPEG {r.baseline_psnr:.2f})"
+    else:
+        scales = [2, 3, 4] if task == "photo" else [scale]
+        for s in scales:
+            for d in ("Set5", "Set14"):
+                r = evaluate_dataset(enh, a.data / d, scale=s)
+                metrics[f"{d} x{s}"] = f"{r.psnr:.2f} / {r.ssim:.4f} (bicubic {r.baseline_psnr:.2f})"
+    cfg = meta.get("train_config", {})
+    name = cfg.get("train", {}).get("name", a.run.name)
+    card = {
+        "name": a.name,
+        "file": dst.name,
+        "sha256": sha256_file(dst),
+        "status": a.status,
+        "task": task,
+        "scale": scale,
+        "summary": a.summary or f"SRCNN {meta['config']['f1']}-{meta['config']['f2']}-{meta['config']['f3']} "
+                                 f"on Y, {task} x{scale}",
+        "architecture": meta["config"],
+        "degradation": meta.get("degradation"),
+        "training_data": meta.get("data"),
+        "steps": meta.get("steps"),
+        "planned_steps": cfg.get("train", {}).get("steps"),
+        "wall_time_s": meta.get("wall_time_s"),
+        "hardware": f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "command": f"srcnn train configs/{name}.toml  (resume: --resume)",
+        "validation": {"photos": "held-out training photos (never a test set)",
+                       "psnr": meta.get("val_psnr"), "ssim": meta.get("val_ssim")},
+        "metrics": metrics,
+        "train_config": cfg,
+    }
+    (weights_dir() / f"{a.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps({k: card[k] for k in ("name", "sha256", "steps", "wall_time_s", "metrics")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
