@@ -63,7 +63,7 @@ def test_ranges_are_sampled_within_bounds():
     assert all(30 <= x["quality"] <= 95 and 0 <= x["blur"] <= 1 for x in draws)
     cont = Degradation(scale=(1.0, 4.0))
     scales = {cont.sample(rng)["scale"] for _ in range(50)}
-    assert len(scales) > 10 and all(1 <= s <= 4 for s in scales)
+    assert len(scales) > 10 and all(1 <= s <= 4 and round(s * 20) == s * 20 for s in scales)
 
 
 @pytest.mark.parametrize("deg", [Degradation(scale=3), Degradation(quality=(10, 40)),

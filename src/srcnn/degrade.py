@@ -94,7 +94,8 @@ def add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.n
     """Add Gaussian noise of std ``sigma`` (in [0, 1] units) and clip to [0, 1]."""
     if sigma <= 0:
         return image.copy()
-    return np.clip(image + rng.normal(0.0, sigma, image.shape).astype(image.dtype), 0.0, 1.0)
+    noise = rng.standard_normal(image.shape, dtype=np.float32 if image.dtype == np.float32 else np.float64)
+    return np.clip(image + sigma * noise, 0.0, 1.0).astype(image.dtype, copy=False)
 
 
 def _draw(value: float | tuple[float, float] | list[float], rng: np.random.Generator) -> float:
@@ -109,7 +110,8 @@ class Degradation:
     """A composed degradation: blur σ -> bicubic x s down/up -> Gaussian noise -> JPEG q.
 
     Each field is a fixed value or a (low, high) range drawn uniformly per sample (a ``scale`` range of two
-    ints draws integer factors, of floats any factor; ``quality`` draws integers; quality 0 means no JPEG step).
+    ints draws integer factors, of floats any factor in steps of 1/20; ``quality`` draws integers; quality 0
+    means no JPEG step).
     """
 
     scale: float | tuple[float, float] = 1
@@ -123,8 +125,8 @@ class Degradation:
             lo, hi = self.scale
             if isinstance(lo, int) and isinstance(hi, int):  # [2, 4]: integer factors
                 scale = float(rng.integers(lo, hi + 1))
-            else:  # [1.0, 4.0]: any factor in the range
-                scale = float(rng.uniform(lo, hi))
+            else:  # [1.0, 4.0]: any factor in the range, in steps of 1/20 (so resize weights can be cached)
+                scale = float(np.clip(np.round(rng.uniform(lo, hi) * 20) / 20, lo, hi))
         else:
             scale = float(self.scale)
         if isinstance(self.quality, (tuple, list)):

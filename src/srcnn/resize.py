@@ -25,7 +25,7 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     )
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1024)
 def _contributions(in_len: int, out_len: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
     """Weights (out_len, P) float64 and 0-based source indices (out_len, P) int64 for one dimension."""
     kernel_width = 4.0
@@ -50,6 +50,24 @@ def _contributions(in_len: int, out_len: int, scale: float, antialias: bool) -> 
 def output_size(size: int, scale: float) -> int:
     """MATLAB's output length for one dimension: ceil(size * scale)."""
     return int(math.ceil(size * scale - 1e-9))
+
+
+@lru_cache(maxsize=512)
+def _dense(in_len: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
+    """The (out_len, in_len) float64 matrix of one dimension's resize (mirrored taps added up)."""
+    w, idx = _contributions(in_len, out_len, scale, antialias)
+    m = np.zeros((out_len, in_len))
+    np.add.at(m, (np.repeat(np.arange(out_len), w.shape[1]), idx.ravel()), w.ravel())
+    return m
+
+
+_DENSE_MAX = 1 << 18  # matrix entries up to which one matmul beats the per-tap loop (small crops, patches)
+
+
+def _resize_dim_numpy(x: np.ndarray, dim: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
+    m = _dense(x.shape[dim], out_len, float(scale), antialias).astype(x.dtype, copy=False)
+    # einsum's own loop, not BLAS: for these small sizes a multi-threaded BLAS only adds contention
+    return np.moveaxis(np.einsum("...i,oi->...o", np.moveaxis(x, dim, -1), m), -1, dim)
 
 
 def _resize_dim(x: torch.Tensor, dim: int, out_len: int, scale: float, antialias: bool) -> torch.Tensor:
@@ -93,7 +111,11 @@ def imresize(
     for dim, n, s in dims:
         if n == out.shape[dim] and s == 1:
             continue
-        out = _resize_dim(out, x.dim() + dim, n, s, antialias)
+        if is_numpy and out.shape[dim] * n <= _DENSE_MAX:  # small arrays (patches, crops): one matmul
+            out = torch.from_numpy(np.ascontiguousarray(_resize_dim_numpy(out.numpy(), x.dim() + dim, n, s,
+                                                                          antialias)))
+        else:
+            out = _resize_dim(out, x.dim() + dim, n, s, antialias)
     if out is x:
         out = x.clone()
     return out.numpy() if is_numpy else out
