@@ -94,15 +94,20 @@ async def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 120.0) 
     raise SystemExit("the server did not start in time")
 
 
-async def load(base: str, args: argparse.Namespace, photos: list[bytes]) -> tuple[list[float], collections.Counter,
-                                                                                     float]:
-    """Run the clients; (latencies of 200s in s, status counter, elapsed s)."""
+def load_corpus(folder: Path) -> list[tuple[str, bytes]]:
+    """(name, bytes) of every file in the fuzz corpus folder (malformed and odd images), sorted."""
+    return [(f.name, f.read_bytes()) for f in sorted(folder.iterdir()) if f.is_file() and f.suffix != ".json"]
+
+
+async def load(base: str, args: argparse.Namespace, photos: list[bytes], corpus: list[tuple[str, bytes]]
+               ) -> tuple[list[float], collections.Counter, float, collections.Counter]:
+    """Run the clients (and the corpus senders); (latencies of 200s in s, statuses, elapsed s, corpus statuses)."""
     statuses: collections.Counter = collections.Counter()
+    corpus_statuses: collections.Counter = collections.Counter()
     latencies: list[float] = []
     fields = {"model": args.model}
     if args.scale:
         fields["scale"] = str(args.scale)
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
     t0 = time.monotonic()
     deadline = t0 + args.duration
 
@@ -126,9 +131,27 @@ async def load(base: str, args: argparse.Namespace, photos: list[bytes]) -> tupl
             elif status == 503:
                 await asyncio.sleep(args.backoff)
 
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(300.0)) as client:
-        await asyncio.gather(*(client_loop(i, client) for i in range(args.clients)))
-    return latencies, statuses, time.monotonic() - t0
+    async def corpus_loop(i: int, client: httpx.AsyncClient) -> None:
+        n = i
+        while time.monotonic() < deadline:
+            name, data = corpus[n % len(corpus)]
+            n += args.corpus_clients
+            try:
+                r = await client.post(base + "/api/enhance", data={"model": "bicubic", "scale": "2"},
+                                      files={"file": (name, data, "application/octet-stream")})
+                await r.aread()
+                status: int | str = r.status_code
+            except httpx.HTTPError as e:
+                status = type(e).__name__
+            corpus_statuses[status] += 1
+            if status == 503:
+                await asyncio.sleep(args.backoff)
+
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=args.clients + args.corpus_clients),
+                                 timeout=httpx.Timeout(300.0)) as client:
+        senders = [corpus_loop(i, client) for i in range(args.corpus_clients)] if corpus else []
+        await asyncio.gather(*(client_loop(i, client) for i in range(args.clients)), *senders)
+    return latencies, statuses, time.monotonic() - t0, corpus_statuses
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -153,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="server --workers (default 2)")
     p.add_argument("--queue", type=int, default=8, help="server --queue (default 8)")
     p.add_argument("--backoff", type=float, default=0.1, help="seconds a client waits after a 503 (default 0.1)")
+    p.add_argument("--corpus", type=Path, help="also send every file of this fuzz corpus (e.g. tests/corpus), "
+                   "from --corpus-clients extra clients, at the same time")
+    p.add_argument("--corpus-clients", type=int, default=4, help="clients sending the corpus (default 4)")
     args = p.parse_args(argv)
 
     port = free_port()
@@ -162,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(wait_ready(base, proc))
         _, rss_idle = peak_rss_mb(proc.pid)
-        latencies, statuses, elapsed = asyncio.run(load(base, args, photos))
+        corpus = load_corpus(args.corpus) if args.corpus else []
+        latencies, statuses, elapsed, corpus_statuses = asyncio.run(load(base, args, photos, corpus))
         hwm, rss = peak_rss_mb(proc.pid)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -183,8 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"latency ok    p50 {p50:.0f} ms   p99 {p99:.0f} ms")
     others = {k: v for k, v in statuses.items() if k != 200}
     print("errors        " + (", ".join(f"{k}: {v}" for k, v in sorted(others.items(), key=str)) or "none"))
+    unexpected = sum(v for k, v in statuses.items() if k not in (200, 503))
+    if corpus:
+        print(f"corpus        {sum(corpus_statuses.values())} uploads of {len(corpus)} crafted files: "
+              + ", ".join(f"{k}: {v}" for k, v in sorted(corpus_statuses.items(), key=str)))
+        unexpected += sum(v for k, v in corpus_statuses.items() if not (isinstance(k, int) and k < 500 or k == 503))
+    print(f"unexpected    {unexpected}  (anything but 200/503 for the photos; 5xx other than 503 for the corpus)")
     print(f"server memory peak {_mib(hwm)} (VmHWM), now {_mib(rss)}, idle before load {_mib(rss_idle)}")
-    return 0 if ok else 1
+    return 0 if ok and not unexpected else 1
 
 
 if __name__ == "__main__":

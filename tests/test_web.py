@@ -11,6 +11,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -402,3 +403,24 @@ def test_result_too_wide_for_jpeg_comes_back_as_png() -> None:
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(r.content)).size == (66_000, 4)
+
+
+def test_requests_never_reach_the_filesystem(client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    """Model names are never paths, file names are never used, and nothing is written while serving."""
+    import os
+    import tempfile
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    weights = tmp_path / "evil.safetensors"
+    weights.write_bytes(b"not weights")
+    before = sorted(os.listdir(tmp_path))
+    photo = png(np.zeros((8, 8, 3), np.uint8))
+    for model in (str(weights), "../evil", "/etc/passwd", "evil.safetensors"):
+        r = post(client, photo, model=model)
+        assert r.status_code == 422 and "unknown model" in r.json()["error"].lower(), model
+    r = post(client, photo, name="../../../../tmp/owned.png", model="bicubic")
+    assert r.status_code == 200
+    assert sorted(os.listdir(tmp_path)) == before
+    assert not Path("/tmp/owned.png").exists()
