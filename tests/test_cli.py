@@ -303,3 +303,23 @@ def test_console_script_error_is_one_line(tmp_path):
     assert "Traceback" not in r.stderr
     assert len(err_lines(r.stderr)) == 1 and r.stderr.startswith("srcnn: error:") and str(bad) in r.stderr
     assert not marker.exists()
+
+
+def test_bad_quality_and_even_filter_weights_are_one_line_errors(tmp_path, capsys):
+    img = tmp_path / "a.png"
+    Image.fromarray(smooth_image(16, 16)).save(img)
+    for args in (["enhance", str(img), "-m", "bicubic", "--quality", "0"],
+                 ["evaluate", str(tmp_path), "-m", "bicubic", "--jpeg-quality", "101"]):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert e.value.code == 2
+    capsys.readouterr()
+    even = {"conv1.weight": torch.zeros(8, 1, 8, 8), "conv1.bias": torch.zeros(8),
+            "conv2.weight": torch.zeros(4, 8, 1, 1), "conv2.bias": torch.zeros(4),
+            "conv3.weight": torch.zeros(1, 4, 5, 5), "conv3.bias": torch.zeros(1)}
+    torch.save(even, tmp_path / "even.pth")
+    assert main(["enhance", str(img), "-m", str(tmp_path / "even.pth"), "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "not a usable SRCNN" in err and "Traceback" not in err
+    assert main(["demo", "--out", str(tmp_path / "d"), "-m", "no-such-model"]) == 2
+    assert "unknown model" in capsys.readouterr().err

@@ -51,3 +51,13 @@ def test_two_gloo_ranks_match_one_process(data_dir, tmp_path):
     r = torchrun(1, data_dir, tmp_path / "ddp", "--resume", steps=16)
     assert r.returncode == 0, r.stderr[-2000:]
     assert load_state(tmp_path / "ddp" / "last.pt")["step"] == 16
+
+
+@pytest.mark.slow
+def test_a_refusal_on_rank_0_stops_every_rank(data_dir, tmp_path):
+    """An existing run without --resume is refused on rank 0; the other rank must not hang waiting for it."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"x")
+    r = torchrun(2, data_dir, tmp_path / "run")
+    assert r.returncode != 0
+    assert "already holds a run" in r.stderr

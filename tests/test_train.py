@@ -161,3 +161,22 @@ def test_signal_saves_state_and_exits_cleanly(data_dir, tmp_path, sig):
     assert step > 0
     rows = list(csv.DictReader(open(out / "log.csv")))
     assert int(rows[-1]["step"]) <= step
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("model.f1=8", "odd"), ("data.scale=[2]", "[low, high]"), ("data.scale=0.5", "scale must be >= 1"),
+    ("data.quality=[40, 10]", "[low, high]"), ("data.quality=101", "0..100"),
+])
+def test_bad_values_are_one_line_errors(override, needle, capsys):
+    assert main(["train", str(CONFIGS / "debug.toml"), override]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_resume_with_another_model_shape_is_refused(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train", str(CONFIGS / "debug.toml"), f'data.root="{data_dir}"', "train.steps=2", "--out", str(out),
+            "--quiet"]
+    assert main(base) == 0
+    assert main(base[:3] + ["model.n1=8"] + base[3:] + ["--resume"]) == 2
+    assert "another shape" in capsys.readouterr().err

@@ -151,7 +151,10 @@ def load_weights(path: str | Path, expected_sha256: str | None = None) -> tuple[
         raise WeightsError(f"{path}: {e}") from None
     cfg = meta.get("config", {})
     config = ModelConfig(**{**inferred.to_dict(), "residual": bool(cfg.get("residual", False))})
-    model = SRCNN(**config.to_dict())
+    try:
+        model = SRCNN(**config.to_dict())
+    except ValueError as e:
+        raise WeightsError(f"{path}: not a usable SRCNN ({e})") from None
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError as e:

@@ -54,6 +54,16 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+def _quality(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= v <= 100:
+        raise argparse.ArgumentTypeError("quality must be in 1..100")
+    return v
+
+
 def _positive(text: str) -> int:
     try:
         v = int(text)
@@ -132,6 +142,7 @@ def default_model(quiet: bool = False) -> str:
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
+    import torch
     from tqdm import tqdm
 
     from .checkpoint import WeightsError
@@ -177,9 +188,12 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             except ImageError as e:
                 failed += 1
                 tqdm.write(f"srcnn: skipped {e}", file=sys.stderr)
-            except MemoryError:
+            except (MemoryError, torch.OutOfMemoryError):
                 failed += 1
                 tqdm.write(f"srcnn: skipped {src}: out of memory (use a smaller --tile)", file=sys.stderr)
+            except RuntimeError as e:  # e.g. a device error: report this file, go on with the others
+                failed += 1
+                tqdm.write(f"srcnn: skipped {src}: {str(e).splitlines()[0][:200]}", file=sys.stderr)
     except KeyboardInterrupt:
         bar.close()
         print(f"srcnn: interrupted: {done} written, {len(plan) - done - skipped - failed} not started; "
@@ -226,10 +240,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(to_table(name, results))
     from .checkpoint import atomic_write
 
-    if args.json:
-        atomic_write(args.json, lambda tmp: Path(tmp).write_text(to_json(name, results)))
-    if args.markdown:
-        atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(to_markdown(name, results) + "\n"))
+    try:
+        if args.json:
+            atomic_write(args.json, lambda tmp: Path(tmp).write_text(to_json(name, results)))
+        if args.markdown:
+            atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(to_markdown(name, results) + "\n"))
+    except OSError as e:
+        return _fail(f"cannot write the report: {e}", 1)
     return 0
 
 
@@ -271,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU inference engine (default torch; onnxruntime needs the onnx extra)")
     e.add_argument("--suffix", default="_srcnn", help="added to output names (default _srcnn)")
     e.add_argument("--ext", default="auto", choices=["auto", "png", "jpg", "webp", "tif"])
-    e.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    e.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality 1-100 (default 95)")
     e.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     e.add_argument("--force", action="store_true", help="redo outputs that exist")
     e.add_argument("--max-pixels", type=_positive, default=DEFAULT_MAX_PIXELS,
@@ -285,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("dirs", nargs="+", metavar="DIR")
     v.add_argument("-m", "--model", required=True, help="model name, weights file or 'bicubic'")
     v.add_argument("-s", "--scale", type=_positive)
-    v.add_argument("--jpeg-quality", type=int, nargs="+", metavar="Q", help="JPEG task at these qualities")
+    v.add_argument("--jpeg-quality", type=_quality, nargs="+", metavar="Q", help="JPEG task at these qualities (1-100)")
     v.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     v.add_argument("--json", metavar="FILE")
     v.add_argument("--markdown", metavar="FILE")

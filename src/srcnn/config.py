@@ -7,13 +7,12 @@ below. Unknown tables or keys, and values of the wrong type, raise ``ConfigError
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
-
-import tomllib
 
 __all__ = ["ConfigError", "ModelSection", "DataSection", "OptimSection", "TrainSection", "Config",
            "load_config", "to_toml", "from_dict"]
@@ -165,6 +164,21 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.train.steps > 0 and cfg.data.batch > 0 and cfg.data.patch > 0, "steps, batch and patch must be > 0"),
         (0 <= cfg.optim.ema < 1, "optim.ema must be in [0, 1)"),
         (cfg.model.channels == (3 if cfg.data.color == "rgb" else 1), "model.channels must be 3 for rgb, else 1"),
+    ]
+    m, d = cfg.model, cfg.data
+    checks += [
+        (all(f >= 1 and f % 2 == 1 for f in (m.f1, m.f2, m.f3)), "model.f1, f2 and f3 must be odd and positive"),
+        (m.n1 >= 1 and m.n2 >= 1, "model.n1 and n2 must be positive"),
+    ]
+    for key in ("scale", "blur", "noise", "quality"):
+        v = getattr(d, key)
+        if isinstance(v, list) and (len(v) != 2 or v[0] > v[1]):
+            raise ConfigError(f"{source}: data.{key} must be a number or a [low, high] pair, got {v}")
+    lo = min(d.scale) if isinstance(d.scale, list) else d.scale
+    checks += [
+        (lo >= 1, "data.scale must be >= 1"),
+        (all(0 <= q <= 100 for q in (d.quality if isinstance(d.quality, list) else [d.quality])),
+         "data.quality must be in 0..100 (0 = no JPEG)"),
     ]
     for ok, msg in checks:
         if not ok:

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from .color import rgb_to_gray_uint8
 from .degrade import Degradation, modcrop
-from .images import read
+from .images import read, to_8bit
 from .metrics import to_y_uint8
 
 __all__ = [
@@ -52,10 +52,7 @@ def list_images(folders: Sequence[str | Path], recursive: bool = True) -> list[P
 
 def load_photo(path: str | Path, color: str) -> np.ndarray:
     """Read one photo as float32 in [0, 1]: (H, W) for "y" or "gray", (H, W, 3) for "rgb"."""
-    pic = read(path)
-    px = pic.pixels
-    if px.dtype == np.uint16:
-        px = np.round(px.astype(np.float64) / 257.0).astype(np.uint8)
+    px = to_8bit(read(path).pixels)
     if color == "rgb":
         rgb = px if px.shape[2] == 3 else np.repeat(px, 3, axis=2)
         return rgb.astype(np.float32) / 255.0
@@ -183,11 +180,13 @@ class PairTiles(Dataset):
         self.good: list[np.ndarray] = []
         self.poor: list[np.ndarray] = []
         for f in files:
-            px = read(f).pixels
+            px = to_8bit(read(f).pixels)
             if color == "rgb":
                 arr = px if px.shape[2] == 3 else np.repeat(px, 3, axis=2)
+            elif px.shape[2] == 3:  # the same meaning of gray and y as load_photo
+                arr = (rgb_to_gray_uint8(px) if color == "gray" else to_y_uint8(px))[:, :, None]
             else:
-                arr = to_y_uint8(px)[:, :, None] if px.shape[2] == 3 else px
+                arr = px
             w = arr.shape[1] // 2
             self.good.append(arr[:, :w])
             self.poor.append(arr[:, w : 2 * w])
@@ -247,8 +246,3 @@ def make_val_images(photos: Sequence[tuple[str, np.ndarray]], degradation: Degra
         lr = degradation.apply(hr, params, rng)
         out.append(ValImage(name, _to_tensor(lr), _to_y_u8(hr), int(np.ceil(s)) if s > 1 else 0))
     return out
-
-
-def val_photo_names(paths: Sequence[Path]) -> list[str]:
-    """Display names for photos: parent folder and file name."""
-    return [f"{p.parent.name}/{p.name}" for p in paths]

@@ -19,7 +19,7 @@ import torch
 
 from .degrade import jpeg, modcrop
 from .enhance import Enhancer
-from .images import read
+from .images import read, to_8bit
 from .metrics import psnr_y, ssim_y, to_y_uint8
 from .resize import imresize
 
@@ -57,9 +57,7 @@ def _u8(x: np.ndarray) -> np.ndarray:
 
 
 def _gt_y(path: Path) -> np.ndarray:
-    px = read(path).pixels
-    if px.dtype == np.uint16:
-        px = np.round(px.astype(np.float64) / 257.0).astype(np.uint8)
+    px = to_8bit(read(path).pixels)
     return to_y_uint8(px if px.shape[2] == 3 else px[:, :, 0])
 
 

@@ -217,7 +217,8 @@ def quantize(array: np.ndarray, bits: int) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, top).astype(np.uint16 if bits == 16 else np.uint8)
 
 
-def _to_8bit(array: np.ndarray) -> np.ndarray:
+def to_8bit(array: np.ndarray) -> np.ndarray:
+    """uint8 or uint16 array (any shape) -> uint8 of the same shape, 16-bit values rounded to 8 bits."""
     if array.dtype == np.uint8:
         return array
     return ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
@@ -542,9 +543,9 @@ def _pil_image(picture: Picture, allow16: bool, alpha: bool = True) -> Image.Ima
     keep_alpha = alpha and picture.alpha is not None
     if allow16 and picture.bits == 16 and picture.is_gray and not keep_alpha:
         return Image.fromarray(np.ascontiguousarray(picture.pixels[:, :, 0], dtype="<u2"))  # I;16
-    pixels = _to_8bit(picture.pixels)
+    pixels = to_8bit(picture.pixels)
     if keep_alpha:
-        pixels = np.concatenate([pixels, _to_8bit(picture.alpha)[:, :, None]], axis=2)  # type: ignore[arg-type]
+        pixels = np.concatenate([pixels, to_8bit(picture.alpha)[:, :, None]], axis=2)  # type: ignore[arg-type]
     if pixels.shape[2] == 1:
         return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0]))  # L
     return Image.fromarray(np.ascontiguousarray(pixels))  # LA, RGB or RGBA

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .checkpoint import atomic_write
 from .color import rgb_to_gray_uint8
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
-from .images import DEFAULT_MAX_PIXELS, Picture, read, write
+from .images import DEFAULT_MAX_PIXELS, ImageError, Picture, read, to_8bit, write
 from .resize import imresize
 
 __all__ = [
@@ -134,9 +134,7 @@ def validate_options(options: PrepareOptions) -> None:
 def load_photo(data: bytes | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode a photo (bytes or path) with srcnn.images (EXIF orientation applied) -> (H, W, 3) uint8 RGB."""
     pic = read(data, max_pixels=max_pixels)
-    px = pic.pixels
-    if px.dtype == np.uint16:
-        px = np.round(px.astype(np.float64) / 257.0).astype(np.uint8)  # 16-bit samples -> 8-bit
+    px = to_8bit(pic.pixels)
     if px.shape[2] == 1:
         px = np.repeat(px, 3, axis=2)
     return np.ascontiguousarray(px)
@@ -403,7 +401,7 @@ def run(args: argparse.Namespace) -> int:
     except PrepareError as e:
         print(f"srcnn prepare: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
+    except (OSError, ImageError) as e:  # e.g. disk full or an unwritable OUT
         print(f"srcnn prepare: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -232,6 +232,22 @@ def _write_log(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def _preflight(out: Path, state_path: Path, resume: bool) -> None:
+    """Check the run folder before any work: resume or not as asked, writable; remove stale temp files."""
+    if state_path.exists() and not resume:
+        raise TrainError(f"{out} already holds a run: add --resume, or set train.out to a new folder")
+    if resume and not state_path.exists():
+        raise TrainError(f"{out}: nothing to resume (no last.pt); drop --resume to start")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise TrainError(f"{out}: run folder not writable ({e.strerror}); set train.out") from None
+    _remove_stale_temp_files(out)
+
+
 def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
     """Train per ``cfg``; returns the run folder. Resumes from ``last.pt`` when ``resume`` is set."""
     import torch.distributed as dist
@@ -254,19 +270,23 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
         torch.set_num_threads(cfg.train.threads)
     out = Path(cfg.train.out or f"runs/{cfg.train.name}")
     state_path = out / "last.pt"
+    refusal = ""
     if rank == 0:
-        if state_path.exists() and not resume:
-            raise TrainError(f"{out} already holds a run: add --resume, or set train.out to a new folder")
-        if resume and not state_path.exists():
-            raise TrainError(f"{out}: nothing to resume (no last.pt); drop --resume to start")
         try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / ".write-test"
-            probe.write_bytes(b"ok")
-            probe.unlink()
-        except OSError as e:
-            raise TrainError(f"{out}: run folder not writable ({e.strerror}); set train.out") from None
-        _remove_stale_temp_files(out)
+            _preflight(out, state_path, resume)
+        except TrainError as e:
+            refusal = str(e)
+    if distributed:  # rank 0's verdict, so that no rank waits for a run that will not start
+        buf = torch.zeros(1024, dtype=torch.uint8)
+        raw = refusal.encode()[:1024]
+        buf[: len(raw)] = torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else buf[:0]
+        buf = buf.to(device) if device.type == "cuda" else buf
+        dist.broadcast(buf, 0)  # a plain byte tensor: nothing is unpickled
+        refusal = bytes(buf.cpu().tolist()).rstrip(b"\0").decode(errors="replace")
+    if refusal:
+        if distributed:
+            dist.destroy_process_group()
+        raise TrainError(refusal)
 
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed)
@@ -305,6 +325,10 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
         if distributed:
             dist.barrier()
         st = load_state(state_path)
+        shapes = {k: tuple(v.shape) for k, v in st["model"].items()}
+        if shapes != {k: tuple(v.shape) for k, v in model.state_dict().items()}:
+            raise TrainError(f"{state_path}: the saved model has another shape than [model] in the config; "
+                             "resume with the run's own config.toml")
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         if ema is not None and st.get("ema") is not None:
@@ -345,12 +369,11 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
         stop["signal"] = signum
 
     old_handlers = {}
-    if rank == 0 or not distributed:
-        for s in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old_handlers[s] = signal.signal(s, on_signal)
-            except ValueError:  # not the main thread
-                pass
+    for s in (signal.SIGINT, signal.SIGTERM):  # on every rank: torchrun forwards the signals to all of them
+        try:
+            old_handlers[s] = signal.signal(s, on_signal)
+        except ValueError:  # not the main thread
+            pass
 
     loader = DataLoader(
         dataset,
@@ -408,6 +431,10 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
             step += 1
             loss_acc += loss.item()
             loss_n += 1
+            if distributed:  # a signal on any rank stops every rank after the same step
+                flag = torch.tensor([float(stop["signal"])], device=device if device.type == "cuda" else "cpu")
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                stop["signal"] = stop["signal"] or int(flag.item())
             if rank != 0:
                 if stop["signal"]:
                     break
