@@ -27,6 +27,7 @@ from PIL import Image
 
 from .checkpoint import WeightsError, load_weights
 from .color import _M, _MINV, _OFFSET, rgb_to_ycbcr, ycbcr_to_rgb
+from .device import DeviceError, resolve_device
 from .images import Picture
 from .model import SRCNN
 from .resize import imresize
@@ -41,18 +42,6 @@ _BAND_PIXELS = 1 << 18  # colour conversion and quantization work on row bands o
 _RGB_TO_Y = torch.tensor(_M[0], dtype=torch.float32)  # Y = rgb @ _RGB_TO_Y + _Y_OFFSET (BT.601, MATLAB)
 _Y_OFFSET = float(_OFFSET[0])
 _Y_TO_RGB = torch.tensor(_MINV[:, 0], dtype=torch.float32)  # d(R, G, B) / dY at fixed Cb, Cr
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise WeightsError("--device cuda: no CUDA device here (use --device cpu or auto)")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise WeightsError("--device mps: no Apple GPU here (use --device cpu or auto)")
-    return torch.device(name)
 
 
 @dataclass
@@ -238,7 +227,10 @@ def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", s
                                "(pip install 'srcnn[onnx]', or use --backend torch)") from None
         if device == "auto":
             device = "cpu"
-    dev = _device(device)
+    try:
+        dev = resolve_device(device)
+    except DeviceError as e:
+        raise WeightsError(str(e)) from None
     name = str(name_or_path)
     if name == "bicubic":
         return Enhancer("bicubic", None, int(scale or 2), {"task": "sr"}, dev, backend)

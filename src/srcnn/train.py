@@ -32,10 +32,11 @@ from .checkpoint import load_state, save_state, save_weights
 from .config import Config, to_toml
 from .data import PairTiles, PhotoPatches, ValImage, list_images, load_photo, make_val_images, split_photos
 from .degrade import Degradation
+from .device import DeviceError, resolve_device
 from .metrics import psnr_y, ssim_y
 from .model import SRCNN
 
-__all__ = ["train", "TrainError", "TrainInterrupted", "resolve_device", "validate", "lr_at"]
+__all__ = ["train", "TrainError", "TrainInterrupted", "validate", "lr_at"]
 
 
 class TrainError(Exception):
@@ -48,19 +49,6 @@ class TrainInterrupted(Exception):
     def __init__(self, step: int, out: Path) -> None:
         super().__init__(f"stopped at step {step}; state saved in {out / 'last.pt'} (continue with --resume)")
         self.step, self.out = step, out
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda, then mps, then cpu; otherwise the named device."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainError("--device cuda: no CUDA device here (use --device cpu or auto)")
-    return torch.device(name)
 
 
 def lr_at(cfg: Config, step: int) -> float:
@@ -254,7 +242,10 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     distributed = world > 1
-    device = resolve_device(cfg.train.device)
+    try:
+        device = resolve_device(cfg.train.device)
+    except DeviceError as e:
+        raise TrainError(str(e)) from None
     if distributed:
         rank = int(os.environ["RANK"])
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
