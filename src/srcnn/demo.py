@@ -72,7 +72,7 @@ def run_demo(out_dir: Path, model_name: str | None = None) -> tuple[Path, Path, 
     comp = side_by_side([(f"bicubic x{scale}", bicubic.pixels), (f"{name} x{scale}", result.pixels),
                          ("original", original)], crop)
     comp_path = out_dir / "comparison.png"
-    comp.save(comp_path)
+    write(comp_path, Picture(np.asarray(comp)))
     return result_path, comp_path, name
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import atomic_write
 from .degrade import jpeg, modcrop
 from .demo import side_by_side
 from .enhance import Enhancer, load_model
 from .evaluate import DatasetResult, evaluate_dataset
-from .images import read
+from .images import Picture, read, write
 from .metrics import to_y_uint8
 from .resize import imresize
 from .zoo import available
@@ -80,7 +81,7 @@ def _figure(enhancer: Enhancer, gt_path: Path, scale: int, quality: int | None, 
     im = side_by_side([(label, u8(inp)), (enhancer.name, u8(res)), ("ground truth", u8(gt))],
                       (y0, y0 + ch, x0, x0 + cw), zoom=2)
     out.parent.mkdir(parents=True, exist_ok=True)
-    im.save(out)
+    write(out, Picture(np.asarray(im)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     if not cards:
         lines += ["", "No trained model ships with this version yet; see the README for the training status."]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     print(f"wrote {out / 'results.md'} and {len(cards)} figure(s) in {out / 'figures'}")
     return 0
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from .checkpoint import load_state, save_state, save_weights
+from .checkpoint import atomic_write, load_state, save_state, save_weights
 from .config import Config, to_toml
 from .data import PairTiles, PhotoPatches, ValImage, list_images, load_photo, make_val_images, split_photos
 from .degrade import Degradation
@@ -168,10 +168,10 @@ def _plot(history: list[dict], path: Path) -> None:
     ax2.set_ylabel("validation Y-PSNR (dB)", color="tab:red")
     ax1.set_title(path.parent.name)
     fig.tight_layout()
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
 
 
 _WRITE_ERRORS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
@@ -192,7 +192,7 @@ def _writing(out: Path, state_path: Path) -> Iterator[None]:
 
 def _remove_stale_temp_files(out: Path) -> None:
     """Remove temporary files that a killed run left half-written (atomic_write's ``.<name>.<random>.tmp``)."""
-    for pattern in (".last.pt.*.tmp", ".best.safetensors.*.tmp", ".log.csv.tmp", ".curve.png.tmp.png"):
+    for pattern in (".last.pt.*.tmp", ".best.safetensors.*.tmp", ".log.csv.*.tmp", ".curve.png.*.tmp"):
         for p in out.glob(pattern):
             with contextlib.suppress(OSError):
                 p.unlink()
@@ -212,12 +212,13 @@ def _read_log(path: Path, upto: int) -> list[dict]:
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name("." + path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+
+    atomic_write(path, write)
 
 
 def _preflight(out: Path, state_path: Path, resume: bool) -> None:
