@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from .color import rgb_to_gray_uint8
 from .degrade import Degradation, modcrop
-from .images import read, to_8bit
+from .images import quantize, read, to_8bit
 from .metrics import to_y_uint8
 
 __all__ = [
@@ -220,7 +220,7 @@ class PairTiles(Dataset):
 
 def _to_y_u8(a: np.ndarray) -> np.ndarray:
     if a.dtype != np.uint8:
-        a = np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+        a = quantize(a, 8)
     return to_y_uint8(a if a.ndim == 2 or a.shape[2] == 3 else a[:, :, 0])
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .images import quantize
 from .resize import imresize
 
 __all__ = [
@@ -82,7 +83,7 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     """Encode with Pillow (IJG tables, 4:2:0 for RGB) at ``quality`` in memory and decode; same shape/dtype."""
-    u8 = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+    u8 = quantize(image, 8)
     buf = io.BytesIO()
     Image.fromarray(u8).save(buf, format="JPEG", quality=int(quality))
     buf.seek(0)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .images import Picture, read, write
+from .images import Picture, quantize, read, write
 from .resize import imresize
 
 __all__ = ["example_photo", "side_by_side", "run_demo", "add_arguments", "run"]
@@ -58,7 +58,7 @@ def run_demo(out_dir: Path, model_name: str | None = None) -> tuple[Path, Path, 
     h, w = photo.height - photo.height % scale, photo.width - photo.width % scale
     original = photo.pixels[:h, :w]
     small = imresize(original.astype(np.float64).transpose(2, 0, 1) / 255.0, 1.0 / scale)
-    small_u8 = np.clip(np.round(small * 255), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    small_u8 = quantize(small, 8).transpose(1, 2, 0)
     low = Picture(small_u8, None, photo.icc, photo.exif, "PNG")
     result = enhancer.enhance_picture(low, scale=scale)
     bicubic = load_model("bicubic").enhance_picture(low, scale=scale)

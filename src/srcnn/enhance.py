@@ -28,7 +28,7 @@ from PIL import Image
 from .checkpoint import WeightsError, load_weights
 from .color import _M, _MINV, _OFFSET, rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device
-from .images import Picture
+from .images import Picture, quantize
 from .model import SRCNN
 from .resize import imresize
 from .tiling import forward_tiled, forward_tiled_valid
@@ -172,7 +172,7 @@ class Enhancer:
         alpha = picture.alpha
         if alpha is not None and s != 1:
             a = imresize(torch.from_numpy(alpha.astype(np.float32) / maxval), s).clamp_(0, 1).numpy()
-            alpha = _quantize(a, picture.pixels.dtype)
+            alpha = quantize(a, picture.bits)
         return dataclasses.replace(picture, pixels=out.numpy(), alpha=alpha)
 
     def enhance(self, image: Image.Image, *, scale: int | None = None, tile: int | None = None) -> Image.Image:
@@ -202,11 +202,6 @@ def _bands(height: int, width: int) -> list[tuple[int, int]]:
 def _quantize_into(dst: torch.Tensor, x: torch.Tensor, maxval: float) -> None:
     """CxHxW float in [0, 1] -> HxWxC ``dst`` (uint8/uint16): round half to even of x * maxval, clipped."""
     dst.copy_((x * maxval).round_().clamp_(0, maxval).permute(1, 2, 0))
-
-
-def _quantize(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    maxval = 65535.0 if dtype == np.uint16 else 255.0
-    return np.clip(np.round(x * maxval), 0, maxval).astype(dtype)
 
 
 def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", scale: int | None = None,

@@ -19,7 +19,7 @@ import torch
 
 from .degrade import jpeg, modcrop
 from .enhance import Enhancer
-from .images import read, to_8bit
+from .images import quantize, read, to_8bit
 from .metrics import psnr_y, ssim_y, to_y_uint8
 from .resize import imresize
 
@@ -52,10 +52,6 @@ class DatasetResult:
     per_image: list[ImageResult] = field(default_factory=list)
 
 
-def _u8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
-
-
 def _gt_y(path: Path) -> np.ndarray:
     px = to_8bit(read(path).pixels)
     return to_y_uint8(px if px.shape[2] == 3 else px[:, :, 0])
@@ -75,15 +71,15 @@ def evaluate_image(enhancer: Enhancer, path: Path, scale: int, jpeg_quality: int
     if jpeg_quality:
         ref = gt
         inp = jpeg(gt.astype(np.float64) / 255.0, jpeg_quality)
-        base = _u8(inp)
+        base = quantize(inp, 8)
         border = 0
     else:
         ref = modcrop(gt, scale)
         y = ref.astype(np.float64) / 255.0
         inp = imresize(imresize(y, 1.0 / scale), scale)
-        base = _u8(inp)
+        base = quantize(inp, 8)
         border = scale
-    out = base if enhancer.model is None else _u8(_run(enhancer, inp))
+    out = base if enhancer.model is None else quantize(_run(enhancer, inp), 8)
     return ImageResult(
         path.name,
         psnr_y(ref, out, border),

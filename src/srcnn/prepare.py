@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .checkpoint import atomic_write
 from .color import rgb_to_gray_uint8
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
-from .images import DEFAULT_MAX_PIXELS, ImageError, Picture, read, to_8bit, write
+from .images import DEFAULT_MAX_PIXELS, ImageError, Picture, quantize, read, to_8bit, write
 from .resize import imresize
 
 __all__ = [
@@ -140,16 +140,12 @@ def load_photo(data: bytes | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
     return np.ascontiguousarray(px)
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-
-
 def resize_photo(rgb: np.ndarray, size: int) -> np.ndarray:
     """(H, W, 3) uint8 -> (size, size, 3) uint8: MATLAB bicubic (antialiased, float64), rounded; no aspect."""
     out = np.empty((size, size, rgb.shape[2]), dtype=np.uint8)
     for c in range(rgb.shape[2]):  # one plane at a time bounds the float64 memory for big photos
         plane = rgb[:, :, c].astype(np.float64) / 255.0
-        out[:, :, c] = _to_uint8(imresize(plane, size=(size, size), antialias=True))
+        out[:, :, c] = quantize(imresize(plane, size=(size, size), antialias=True), 8)
     return out
 
 
@@ -162,7 +158,7 @@ def degrade_photo(good: np.ndarray, options: PrepareOptions) -> np.ndarray:
         x = bicubic_down_up(x, options.scale)
     if options.quality > 0:
         x = jpeg(x, options.quality)
-    return _to_uint8(x)
+    return quantize(x, 8)
 
 
 def to_color(rgb: np.ndarray, color: str) -> np.ndarray:

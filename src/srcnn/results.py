@@ -19,7 +19,7 @@ from .degrade import jpeg, modcrop
 from .demo import side_by_side
 from .enhance import Enhancer, load_model
 from .evaluate import DatasetResult, evaluate_dataset
-from .images import Picture, read, write
+from .images import Picture, quantize, read, write
 from .metrics import to_y_uint8
 from .resize import imresize
 from .zoo import available
@@ -71,7 +71,7 @@ def _figure(enhancer: Enhancer, gt_path: Path, scale: int, quality: int | None, 
     res = enhancer(torch.from_numpy(inp.astype(np.float32))[None, None])[0, 0].numpy()
 
     def u8(a: np.ndarray) -> np.ndarray:
-        g = np.clip(np.round(a * 255), 0, 255).astype(np.uint8)
+        g = quantize(a, 8)
         return np.stack([g] * 3, -1)
 
     h, w = gt.shape

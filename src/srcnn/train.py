@@ -33,6 +33,7 @@ from .config import Config, to_toml
 from .data import PairTiles, PhotoPatches, ValImage, list_images, load_photo, make_val_images, split_photos
 from .degrade import Degradation
 from .device import DeviceError, resolve_device
+from .images import quantize
 from .metrics import psnr_y, ssim_y
 from .model import SRCNN
 
@@ -112,9 +113,9 @@ def validate(model: torch.nn.Module, images: list[ValImage], device: torch.devic
         out = out.clamp(0, 1).float().cpu()
         if out.shape[0] == 3:
             rgb = torch.round(out * 255) / 255
-            y = np.clip(np.round(rgb_to_y(rgb).numpy() * 255), 0, 255).astype(np.uint8)
+            y = quantize(rgb_to_y(rgb).numpy(), 8)
         else:
-            y = np.clip(np.round(out[0].numpy() * 255), 0, 255).astype(np.uint8)
+            y = quantize(out[0].numpy(), 8)
         ps.append(psnr_y(im.target_y, y, im.crop_border))
         ss.append(ssim_y(im.target_y, y, im.crop_border))
     model.train()
