@@ -38,7 +38,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def list_images(folders: Sequence[str | Path], recursive: bool = True) -> list[Path]:
-    """Image files under the folders (or the files themselves), sorted, by extension."""
+    """Image files under the folders (or the files themselves), by extension, hidden files skipped; sorted."""
     out: list[Path] = []
     for f in folders:
         f = Path(f)
@@ -46,7 +46,8 @@ def list_images(folders: Sequence[str | Path], recursive: bool = True) -> list[P
             out.append(f)
             continue
         it = f.rglob("*") if recursive else f.glob("*")
-        out.extend(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        out.extend(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                   and not any(part.startswith(".") for part in p.relative_to(f).parts))
     return sorted(out)
 
 

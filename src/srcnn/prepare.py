@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from .checkpoint import atomic_write
 from .color import rgb_to_gray_uint8
+from .data import IMAGE_EXTENSIONS
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
 from .images import DEFAULT_MAX_PIXELS, ImageError, Picture, quantize, read, to_8bit, write
 from .resize import imresize
@@ -57,7 +58,6 @@ __all__ = [
     "run",
 ]
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 MANIFEST_COLUMNS = ("split", "file", "source", "source_sha256", "tile_index", "row", "col")
 COLORS = ("gray", "rgb")
 
