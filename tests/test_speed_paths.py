@@ -57,6 +57,7 @@ RUNNERS = [
     pytest.param(lambda m: make_runner(m, "torch"), id="torch"),
     pytest.param(Unfused, id="torch-unfused"),
     pytest.param(lambda m: TorchRunner(m, channels_last=False), id="torch-nchw"),
+    pytest.param(lambda m: TorchRunner(m, sub_tile=4), id="torch-subtiles"),  # crops split into 4-px sub-crops
     pytest.param(lambda m: make_runner(m, "onnxruntime"), id="onnxruntime", marks=needs_ort),
 ]
 
@@ -186,3 +187,8 @@ def test_parallel_tiles_equal_the_reference_and_keep_the_thread_count(backend):
     assert float((out - ref).abs().max()) <= 1e-5
     enh = Enhancer("m", model, 1, {}, torch.device("cpu"), backend)
     assert float((enh(x, tile=16) - ref.clamp(0, 1)).abs().max()) <= 1e-5
+
+
+def test_sub_tile_defaults_only_split_models_with_a_1x1_middle_layer():
+    assert TorchRunner(make_model(1, 9, 1, 5, True)).sub_tile == 128
+    assert TorchRunner(make_model(1, 9, 5, 5, False)).sub_tile == 0

@@ -10,10 +10,10 @@ the untiled forward pass (not clipped). How, and why it is fast on a CPU:
 - where the crop reaches past the image, the activations outside it are zeroed after each ReLU: that is what
   each layer's zero padding does in the untiled pass, so the result is identical at borders too;
 - channels_last (NHWC) tensors: oneDNN's direct convolution kernels, ~2x the NCHW speed here;
-- the first layer of a 1-channel model (1 -> n1, f1 x f1: K = 81 for f1 = 9) runs at ~1/3 of peak in oneDNN's
-  direct convolution; it is computed as GEMMs (f1^2 x n1) over im2col patches of blocks of rows, with
-  ``_IM2COL_PX`` output px per block so that the patches and the block's activations stay in the L2 cache
-  (~2x faster), written straight into the channels_last activation;
+- a crop larger than ``sub_tile`` output px a side is run as near-equal sub-crops of at most that (each with its
+  own context and its share of the crop's outside px): with a 1x1 middle layer (9-1-5) a 128 px tile runs
+  ~15 % faster per px than a 256 px one here (its activations and last-layer partial products stay in cache),
+  which outweighs the +3 % of recomputed overlap;
 - the last layer (n2 -> C channels, f3 x f3) has 1 or 3 output channels, where oneDNN runs at ~7 % of peak;
   it is computed as one GEMM (C f3^2 x n2) @ (n2 x pixels) followed by f3^2 shifted adds of contiguous rows
   (each output pixel sums its f3^2 partial products; the wrap-around columns are dropped).
@@ -37,7 +37,7 @@ __all__ = ["BACKENDS", "TorchRunner", "OrtRunner", "make_runner"]
 BACKENDS = ("torch", "onnxruntime")
 Missing = tuple[int, int, int, int]
 _FUSED = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
-_IM2COL_PX = 4096  # output px per im2col block of the first layer: patches + activations ~ 1.3 + 1 MB
+_SUB_TILE_1X1 = 128  # sub-tile of models with a 1x1 middle layer (9-1-5)
 
 
 def _zero_outside(a: torch.Tensor, missing: Missing, consumed: int) -> None:
@@ -59,8 +59,10 @@ class TorchRunner:
 
     name = "torch"
 
-    def __init__(self, model: SRCNN, channels_last: bool = True) -> None:
+    def __init__(self, model: SRCNN, channels_last: bool = True, sub_tile: int | None = None) -> None:
         cfg = model.config
+        # largest box run in one piece (0: no limit); see the module docstring
+        self.sub_tile = (_SUB_TILE_1X1 if cfg.f2 == 1 else 0) if sub_tile is None else sub_tile
         # clone, not contiguous(): a 1-channel weight counts as "contiguous" in both formats, and only its real
         # strides make oneDNN pick the NHWC kernels
         cl = torch.channels_last if channels_last else torch.contiguous_format
@@ -69,13 +71,10 @@ class TorchRunner:
         self.residual = cfg.residual
         self.radius = model.receptive_radius
         self.r1, self.r2, self.r3 = cfg.f1 // 2, cfg.f2 // 2, cfg.f3 // 2
-        self.f1, self.f3 = cfg.f1, cfg.f3
+        self.f3 = cfg.f3
         get = lambda t: t.detach().to("cpu", torch.float32)  # noqa: E731
         self.w1 = get(model.conv1.weight).clone(memory_format=cl)
         self.b1 = get(model.conv1.bias).contiguous()
-        # first layer as im2col GEMMs (1-channel input, channels_last output): (f1^2, n1) weights
-        self._im2col = channels_last and cfg.channels == 1
-        self.w1m = get(model.conv1.weight).reshape(cfg.n1, -1).t().contiguous()  # (C f1^2, n1)
         self.w2 = get(model.conv2.weight).clone(memory_format=cl)
         self.b2 = get(model.conv2.bias).contiguous()
         w3 = get(model.conv3.weight)  # (C, n2, f3, f3)
@@ -89,8 +88,30 @@ class TorchRunner:
 
         ``single``: the caller runs tiles in parallel (this thread's torch thread count is already 1).
         """
+        r, sub = self.radius, self.sub_tile
+        h, w = crop.shape[2] - 2 * r, crop.shape[3] - 2 * r
+        if not sub or (h <= sub and w <= sub):
+            return self._run(crop, missing)
+        from .tiling import split_even
+
+        y = torch.empty((crop.shape[0], self.channels, h, w), dtype=torch.float32)
+        rows, cols = split_even(h, sub), split_even(w, sub)
+        for y0, y1 in rows:
+            for x0, x1 in cols:
+                # the crop's outside px that fall in this sub-crop (none unless it is near the crop's edge)
+                m = (
+                    max(0, missing[0] - y0),
+                    max(0, missing[1] - (h - y1)),
+                    max(0, missing[2] - x0),
+                    max(0, missing[3] - (w - x1)),
+                )
+                y[:, :, y0:y1, x0:x1] = self._run(crop[:, :, y0 : y1 + 2 * r, x0 : x1 + 2 * r], m)
+        return y
+
+    def _run(self, crop: torch.Tensor, missing: Missing) -> torch.Tensor:
+        """One piece: (N, C, h + 2r, w + 2r) float32 crop, ``missing`` px outside the image -> (N, C, h, w)."""
         x = crop.to(torch.float32).contiguous(memory_format=self.memory_format)
-        a = self._first(x) if self._im2col else self._conv_relu(x, self.w1, self.b1)
+        a = self._conv_relu(x, self.w1, self.b1)
         if any(m > self.r1 for m in missing):
             _zero_outside(a, missing, self.r1)
         a = self._conv_relu(a, self.w2, self.b2)
@@ -110,25 +131,6 @@ class TorchRunner:
             except RuntimeError:  # not this build's oneDNN after all: the unfused ops give the same numbers
                 self._fused = False
         return F.conv2d(x, w, b).relu_()
-
-    def _first(self, x: torch.Tensor) -> torch.Tensor:
-        """relu(valid conv1(x)) of (N, 1, H, W) as im2col GEMMs on row blocks -> channels_last (N, n1, H1, W1)."""
-        n, _, h, w = x.shape
-        f = self.f1
-        h1, w1 = h - f + 1, w - f + 1
-        n1 = self.w1m.shape[1]
-        a = torch.empty((n, n1, h1, w1), dtype=torch.float32, memory_format=torch.channels_last)
-        rows = a.permute(0, 2, 3, 1).reshape(n, h1 * w1, n1)  # a view of the NHWC memory
-        rb = max(1, min(h1, _IM2COL_PX // max(1, w1)))
-        patches = torch.empty((rb * w1, f * f), dtype=torch.float32)
-        for i in range(n):
-            view = x[i, 0].unfold(0, f, 1).unfold(1, f, 1)  # (h1, w1, f, f) patches, no copy
-            for r0 in range(0, h1, rb):
-                r1 = min(h1, r0 + rb)
-                p = patches[: (r1 - r0) * w1]
-                p.view(r1 - r0, w1, f, f).copy_(view[r0:r1])
-                torch.addmm(self.b1, p, self.w1m, out=rows[i, r0 * w1 : r1 * w1]).relu_()
-        return a
 
     def _last(self, a: torch.Tensor) -> torch.Tensor:
         """conv3 (valid) of channels_last (N, n2, H2, W2) -> (N, C, H2 - 2 r3, W2 - 2 r3), a strided view."""
