@@ -38,43 +38,8 @@ MODELS = {"9-1-5": (9, 1, 5), "9-5-5": (9, 5, 5)}
 TARGETS = {"9-5-5": 85.0, "9-1-5": 50.0}  # % of the matmul peak, at 1, 4 and 12 MP
 RSS_LIMIT_MIB = 1024.0  # 12-MP photo through 9-5-5
 
-
-def _status_mib(field: str) -> float | None:
-    """A ``VmXXX:`` field of /proc/self/status in MiB (Linux), or None."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _peak_mib() -> float:
-    v = _status_mib("VmHWM")
-    if v is not None:
-        return v
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def photo(height: int, width: int, seed: int = 0):
-    """A photo-like HxWx3 uint8 array (smooth gradients plus noise), built row block by row block."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    out = np.empty((height, width, 3), np.uint8)
-    xx = np.arange(width, dtype=np.float32)[None, :]
-    for y0 in range(0, height, 256):
-        yy = np.arange(y0, min(y0 + 256, height), dtype=np.float32)[:, None]
-        base = 0.5 + 0.3 * np.sin(xx / 37.0) * np.cos(yy / 53.0)
-        for c in range(3):
-            plane = base + 0.08 * rng.standard_normal(base.shape, dtype=np.float32) + 0.05 * (c - 1)
-            out[y0 : y0 + len(yy), :, c] = np.clip(plane * 255 + 0.5, 0, 255).astype(np.uint8)
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import peak_mib, photo, status_mib  # noqa: E402
 
 
 def matmul_gflops(repeats: int = 3) -> dict:
@@ -158,7 +123,7 @@ def child(args: argparse.Namespace) -> None:
 
         model = load_weights(args.weights)[0].eval()
         run = lambda: _naive_enhance(model, pixels)  # noqa: E731
-    result["before_mib"] = _status_mib("VmRSS")
+    result["before_mib"] = status_mib("VmRSS")
     times: list[float] = []
     started = time.perf_counter()
     if args.budget:  # SIGALRM's default action ends the process even inside a long convolution
@@ -173,7 +138,7 @@ def child(args: argparse.Namespace) -> None:
             break  # the next repeat would not finish in time
     signal.alarm(0)
     result["times"] = times
-    result["peak_mib"] = _peak_mib()
+    result["peak_mib"] = peak_mib()
     if args.save and out is not None:
         np.save(args.save, out)
     if args.path == "ours":

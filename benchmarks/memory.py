@@ -19,48 +19,8 @@ import sys
 import tempfile
 import time
 
-
-def _status_kib(field: str) -> int | None:
-    """A ``VmXXX:`` field of /proc/self/status in KiB (Linux), or None."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _peak_mib() -> float:
-    kib = _status_kib("VmHWM")
-    if kib is not None:
-        return kib / 1024
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
-
-
-def _rss_mib() -> float | None:
-    kib = _status_kib("VmRSS")
-    return None if kib is None else kib / 1024
-
-
-def _photo(height: int, width: int, seed: int = 0):
-    """A photo-like HxWx3 uint8 array (smooth gradients plus noise), built row block by row block."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    out = np.empty((height, width, 3), np.uint8)
-    xx = np.arange(width, dtype=np.float32)[None, :]
-    for y0 in range(0, height, 256):
-        yy = np.arange(y0, min(y0 + 256, height), dtype=np.float32)[:, None]
-        base = 0.5 + 0.3 * np.sin(xx / 37.0) * np.cos(yy / 53.0)
-        for c in range(3):
-            plane = base + 0.08 * rng.standard_normal(base.shape, dtype=np.float32) + 0.05 * (c - 1)
-            out[y0 : y0 + len(yy), :, c] = np.clip(plane * 255 + 0.5, 0, 255).astype(np.uint8)
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import peak_mib, photo, status_mib  # noqa: E402
 
 
 def _weights(folder: str) -> str:
@@ -85,13 +45,13 @@ def child(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     enhancer = load_model(args.weights, device="cpu", scale=1)
-    picture = Picture(_photo(args.height, args.width))
-    before = _rss_mib()
+    picture = Picture(photo(args.height, args.width))
+    before = status_mib("VmRSS")
     t = time.perf_counter()
     out = enhancer.enhance_picture(picture, scale=1, tile=args.run_tile)
     seconds = time.perf_counter() - t
     assert out.pixels.shape == picture.pixels.shape
-    print(json.dumps({"peak_mib": _peak_mib(), "before_mib": before, "seconds": seconds,
+    print(json.dumps({"peak_mib": peak_mib(), "before_mib": before, "seconds": seconds,
                       "threads": torch.get_num_threads()}))
 
 
@@ -115,7 +75,7 @@ def crop_diff(weights: str, tile: int, height: int, width: int) -> float:
     from srcnn.enhance import load_model
 
     enhancer = load_model(weights, device="cpu", scale=1)
-    x = _photo(height, width).astype(np.float32) / 255.0
+    x = photo(height, width).astype(np.float32) / 255.0
     tiled = enhancer.enhance_array(x, scale=1, tile=tile)
     whole = enhancer.enhance_array(x, scale=1, tile=max(height, width) + 1)
     return float(np.abs(tiled - whole).max())
