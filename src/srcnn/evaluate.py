@@ -57,7 +57,8 @@ def _gt_y(path: Path) -> np.ndarray:
     return to_y_uint8(px if px.shape[2] == 3 else px[:, :, 0])
 
 
-def _run(enhancer: Enhancer, x: np.ndarray) -> np.ndarray:
+def enhance_plane(enhancer: Enhancer, x: np.ndarray) -> np.ndarray:
+    """(H, W) float in [0, 1] at the output size -> (H, W) float32 network output in [0, 1] (gray for RGB models)."""
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
     if enhancer.channels == 3:
         t = t.expand(1, 3, -1, -1)
@@ -79,7 +80,7 @@ def evaluate_image(enhancer: Enhancer, path: Path, scale: int, jpeg_quality: int
         inp = imresize(imresize(y, 1.0 / scale), scale)
         base = quantize(inp, 8)
         border = scale
-    out = base if enhancer.model is None else quantize(_run(enhancer, inp), 8)
+    out = base if enhancer.model is None else quantize(enhance_plane(enhancer, inp), 8)
     return ImageResult(
         path.name,
         psnr_y(ref, out, border),

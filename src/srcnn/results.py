@@ -18,7 +18,7 @@ from .checkpoint import atomic_write
 from .degrade import jpeg, modcrop
 from .demo import side_by_side
 from .enhance import Enhancer, load_model
-from .evaluate import DatasetResult, evaluate_dataset
+from .evaluate import DatasetResult, enhance_plane, evaluate_dataset
 from .images import Picture, quantize, read, write
 from .metrics import to_y_uint8
 from .resize import imresize
@@ -66,9 +66,7 @@ def _figure(enhancer: Enhancer, gt_path: Path, scale: int, quality: int | None, 
     px = px[:, :, 0] if px.shape[2] == 1 else to_y_uint8(px)
     gt = modcrop(px, scale).astype(np.float64) / 255.0
     inp = jpeg(gt, quality) if quality else imresize(imresize(gt, 1 / scale), scale)
-    import torch
-
-    res = enhancer(torch.from_numpy(inp.astype(np.float32))[None, None])[0, 0].numpy()
+    res = enhance_plane(enhancer, inp)
 
     def u8(a: np.ndarray) -> np.ndarray:
         g = quantize(a, 8)
