@@ -32,3 +32,12 @@ def test_shipped_model_loads_by_name_and_matches_its_card(card):
     x = torch.rand(1, 1, 40, 40)
     y = model(x)
     assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1
+
+
+@pytest.mark.skipif(not any(c.name == "srcnn-x3" for c in available()), reason="srcnn-x3 is not shipped")
+def test_srcnn_x3_reaches_the_paper_on_set5(data_dir):
+    from srcnn.evaluate import evaluate_dataset
+
+    r = evaluate_dataset(load_model("srcnn-x3", device="cpu"), data_dir / "Set5", scale=3)
+    assert r.baseline_psnr == pytest.approx(30.39, abs=0.02)
+    assert r.psnr >= 32.70, r.psnr
