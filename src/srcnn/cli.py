@@ -54,24 +54,23 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def _quality(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= v <= 100:
-        raise argparse.ArgumentTypeError("quality must be in 1..100")
-    return v
+def int_in(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high] (no upper bound when high is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if v < low or (high is not None and v > high):
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high}" if high is not None else f"must be >= {low}")
+        return v
+
+    return parse
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return v
+_quality = int_in(1, 100)
+_positive = int_in(1)
 
 
 def _plan_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]] | str:
