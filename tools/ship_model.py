@@ -40,6 +40,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--status", default="final", choices=["final", "interim"])
     p.add_argument("--summary", default="")
+    p.add_argument("--hardware", default="", help="override the hardware line (e.g. a run that changed threads)")
     a = p.parse_args()
     src = a.run / "best.safetensors"
     meta = read_metadata(src)
@@ -61,8 +62,16 @@ def main() -> None:
             for d in ("Set5", "Set14"):
                 r = evaluate_dataset(enh, a.data / d, scale=s)
                 metrics[f"{d} x{s}"] = f"{r.psnr:.2f} / {r.ssim:.4f} (bicubic {r.baseline_psnr:.2f})"
-    cfg = meta.get("train_config", {})
-    name = cfg.get("train", {}).get("name", a.run.name)
+    cfg = meta.get("train_config") or {}
+    tcfg = cfg.get("train", {})
+    commands_file = a.run / "commands.txt"
+    if commands_file.exists():  # one line per segment: "<start step>\t<command>"
+        commands = [f"from step {ln.split(chr(9), 1)[0]}: {ln.split(chr(9), 1)[1]}"
+                    for ln in commands_file.read_text().splitlines() if "\t" in ln]
+    else:
+        commands = [f"srcnn train configs/{tcfg.get('name', a.run.name)}.toml  (resume: --resume)"]
+    threads = tcfg.get("threads") or torch.get_num_threads()
+    precision = "bf16 autocast forward, float32 weights" if tcfg.get("amp") else "float32"
     card = {
         "name": a.name,
         "file": dst.name,
@@ -76,10 +85,11 @@ def main() -> None:
         "degradation": meta.get("degradation"),
         "training_data": meta.get("data"),
         "steps": meta.get("steps"),
-        "planned_steps": cfg.get("train", {}).get("steps"),
+        "planned_steps": tcfg.get("steps"),
         "wall_time_s": meta.get("wall_time_s"),
-        "hardware": f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-        "command": f"srcnn train configs/{name}.toml  (resume: --resume)",
+        "hardware": a.hardware or f"{cpu_name()} (no GPU), {threads} thread(s), {precision}, "
+                                  f"torch {torch.__version__}",
+        "commands": commands,
         "validation": {"photos": "held-out training photos (never a test set)",
                        "psnr": meta.get("val_psnr"), "ssim": meta.get("val_ssim")},
         "metrics": metrics,

@@ -18,6 +18,13 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The command line of this call as a user would type it (``srcnn ...``), for the run's record."""
+    import shlex
+
+    return shlex.join(["srcnn", *getattr(args, "argv", sys.argv[1:])])
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import WeightsError
     from .config import ConfigError, load_config
@@ -29,7 +36,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             cfg.train.device = args.device
         if args.out:
             cfg.train.out = args.out
-        out = train(cfg, resume=args.resume, progress=not args.quiet)
+        out = train(cfg, resume=args.resume, progress=not args.quiet, command=_command_line(args))
     except (ConfigError, TrainError, WeightsError) as e:
         return _fail(str(e))
     except TrainInterrupted as e:
@@ -372,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``srcnn`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         with _quiet_decoders():
             return int(args.func(args) or 0)

@@ -238,8 +238,12 @@ def _preflight(out: Path, state_path: Path, resume: bool) -> None:
     _remove_stale_temp_files(out)
 
 
-def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
-    """Train per ``cfg``; returns the run folder. Resumes from ``last.pt`` when ``resume`` is set."""
+def train(cfg: Config, resume: bool = False, progress: bool = True, command: str = "") -> Path:
+    """Train per ``cfg``; returns the run folder. Resumes from ``last.pt`` when ``resume`` is set.
+
+    ``command`` (the command line that started this segment) is appended to ``commands.txt`` in the run folder
+    with the step it starts from, so a model card can give the exact commands of a run that spans sessions.
+    """
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -348,6 +352,9 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
                     "loss_border": border, "train_photos": data_info.get("train_photos", 0)}
         with _writing(out, state_path):
             (out / "config.toml").write_text(to_toml(cfg, resolved))
+            if command:
+                with open(out / "commands.txt", "a") as f:
+                    f.write(f"{start}\t{command}\n")
         history = _read_log(out / "log.csv", start)
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -376,7 +383,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
         persistent_workers=False,
         prefetch_factor=4 if cfg.data.workers else None,
     )
-    use_amp = cfg.train.amp and device.type == "cuda"
+    use_amp = cfg.train.amp and device.type in ("cuda", "cpu")
 
     def snapshot(step: int, elapsed: float) -> None:
         state = {"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -406,7 +413,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Path:
             target = target.to(device, non_blocking=True)
             if device.type == "cpu":
                 inp = inp.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 pred = net(inp)
             pred = pred.float()
             if border:
