@@ -48,7 +48,8 @@ def main() -> None:
     shutil.copyfile(src, dst)
     task = meta.get("task", "sr")
     scale = meta.get("scale", 1)
-    scale = int(max(scale)) if isinstance(scale, list) else int(round(float(scale)))
+    # A blind model (trained on a scale range) defaults to x2 for phone photos; any -s in its range works.
+    scale = 2 if isinstance(scale, list) else int(round(float(scale)))
     enh = load_model(dst)
     metrics: dict[str, str] = {}
     if task == "jpeg":

@@ -241,7 +241,9 @@ def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", s
             raise WeightsError(f"unknown model {name!r}: give one of {names}, or a weights file path")
         model, meta = load_weights(p)
     meta_scale = meta.get("scale", 1)
-    if isinstance(meta_scale, list):  # a blind model trained on a range: default to its upper end
+    if c is not None:  # a shipped model's default scale is its card's (srcnn-photo: 2, usable at 1-4)
+        meta_scale = c.scale
+    elif isinstance(meta_scale, list):  # a blind model trained on a range: default to its upper end
         meta_scale = max(meta_scale)
     model = model.to(dev).eval()
     return Enhancer(name, model, int(scale or round(float(meta_scale)) or 1), meta, dev, backend)
