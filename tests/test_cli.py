@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from srcnn.checkpoint import save_weights
-from srcnn.cli import main
+from srcnn.cli import float_in, main
 from srcnn.images import read
 from srcnn.model import SRCNN
 
@@ -323,3 +323,43 @@ def test_bad_quality_and_even_filter_weights_are_one_line_errors(tmp_path, capsy
     assert "not a usable SRCNN" in err and "Traceback" not in err
     assert main(["demo", "--out", str(tmp_path / "d"), "-m", "no-such-model"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Fractional scales
+
+
+def test_fractional_scale_writes_the_ceil_size(weights, tmp_path):
+    src = save_png(tmp_path / "p.png", 17, 23)
+    assert main(["enhance", str(src), "-m", str(weights), "-s", "1.5", "--quiet"]) == 0
+    pic = read(tmp_path / "p_srcnn.png")
+    assert pic.pixels.shape == (26, 35, 3)  # ceil(17 * 1.5) x ceil(23 * 1.5), MATLAB's rule
+    assert main(["enhance", str(src), "-m", "bicubic", "-s", "2.0", "-o", str(tmp_path / "two.png"), "--quiet"]) == 0
+    assert read(tmp_path / "two.png").pixels.shape == (34, 46, 3)
+    assert main(["enhance", str(src), "-m", "bicubic", "--scale", "2.5", "-o", str(tmp_path / "b.png"), "--quiet"]) == 0
+    assert read(tmp_path / "b.png").pixels.shape == (43, 58, 3)
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "0.5", "nan", "inf", "9", "8.01", "1e9", "abc", ""])
+def test_bad_scale_is_a_one_line_error(tmp_path, capsys, bad):
+    src = save_png(tmp_path / "p.png")
+    with pytest.raises(SystemExit) as e:
+        main(["enhance", str(src), "-m", "bicubic", "-s", bad])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err_lines(err) if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in err
+    assert "argument -s/--scale" in errors[0] and "from 1 to 8" in errors[0] and repr(bad) in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
+
+
+def test_scale_validator_takes_the_range_ends():
+    parse = float_in(1, 8)
+    assert parse("1") == 1.0 and parse("8") == 8.0 and parse(" 1.5 ") == 1.5 and parse("2") == 2.0
+
+
+def test_evaluate_scale_stays_whole(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", str(tmp_path), "-m", "bicubic", "-s", "1.5"])
+    assert e.value.code == 2
+    assert "not a whole number" in capsys.readouterr().err

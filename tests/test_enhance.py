@@ -14,9 +14,9 @@ import srcnn.enhance
 from srcnn.checkpoint import save_weights
 from srcnn.cli import main
 from srcnn.color import rgb_to_ycbcr, ycbcr_to_rgb
-from srcnn.images import read
+from srcnn.images import Picture, from_pil, read
 from srcnn.model import SRCNN
-from srcnn.resize import imresize
+from srcnn.resize import imresize, output_size
 
 from .conftest import smooth_image
 
@@ -151,3 +151,102 @@ def test_bicubic_model_is_imresize_of_each_ycbcr_plane():
     direct = np.clip(np.round(imresize(np.ascontiguousarray(x.transpose(2, 0, 1)), 3).transpose(1, 2, 0) * 255),
                      0, 255)
     assert np.abs(out - direct).max() <= 1
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Fractional scales (e.g. 1.5): each side becomes resize.output_size(n, s) = ceil(n * s)
+
+
+def _rgba_picture(h: int, w: int) -> Picture:
+    alpha = np.zeros((h, w), np.uint8)
+    alpha[:, w // 2:] = 255  # left half transparent, right half opaque
+    return from_pil(Image.fromarray(np.dstack([smooth_image(h, w), alpha]), "RGBA"))
+
+
+@pytest.mark.parametrize("s", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["rgb", "gray", "rgba", "gray16"])
+def test_whole_scales_as_float_are_bit_identical(model, kind, s):
+    """A whole scale given as a float (2.0) takes the integer path exactly: n * s sides, the very same pixels."""
+    pic = {"rgb": lambda: from_pil(Image.fromarray(smooth_image(17, 23))),
+           "gray": lambda: from_pil(Image.fromarray(smooth_image(17, 23, channels=1)[:, :, 0])),
+           "rgba": lambda: _rgba_picture(17, 23),
+           "gray16": lambda: from_pil(Image.fromarray((np.mgrid[0:17, 0:23][1] * 2000 + 7).astype("<u2")))}[kind]()
+    a = model.enhance_picture(pic, scale=s)
+    b = model.enhance_picture(pic, scale=float(s))
+    assert a.pixels.shape[:2] == (17 * s, 23 * s)
+    assert a.pixels.dtype == b.pixels.dtype and np.array_equal(a.pixels, b.pixels)
+    assert (a.alpha is None) == (b.alpha is None) == (kind != "rgba")
+    if a.alpha is not None:
+        assert a.alpha.shape == (17 * s, 23 * s) and np.array_equal(a.alpha, b.alpha)
+    x = smooth_image(17, 23).astype(np.float32) / 255.0
+    assert np.array_equal(model.enhance_array(x, scale=s), model.enhance_array(x, scale=float(s)))
+
+
+def test_scale_1_5_rgb_sizes_and_values(model):
+    rgb8 = smooth_image(17, 23)
+    h, w = output_size(17, 1.5), output_size(23, 1.5)
+    assert (h, w) == (26, 35)  # ceil(25.5), ceil(34.5): MATLAB's rule
+    x = rgb8.astype(np.float32) / 255.0
+    arr = model.enhance_array(x, scale=1.5)
+    assert arr.shape == (h, w, 3) and arr.dtype == np.float32
+    assert float(arr.min()) >= 0.0 and float(arr.max()) <= 1.0
+    pic = model.enhance_picture(from_pil(Image.fromarray(rgb8)), scale=1.5)
+    assert pic.pixels.shape == (h, w, 3) and pic.pixels.dtype == np.uint8 and pic.alpha is None
+    assert np.abs(pic.pixels.astype(int) - np.round(arr * 255).astype(int)).max() <= 1  # same result, quantized
+    out = model.enhance(Image.fromarray(rgb8), scale=1.5)  # the PIL API agrees
+    assert out.mode == "RGB" and out.size == (w, h) and np.array_equal(np.asarray(out), pic.pixels)
+    # the network ran on Y of the 1.5x bicubic, merged with the 1.5x bicubic Cb, Cr (not a truncated scale of 1)
+    ycc = imresize(rgb_to_ycbcr(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))), 1.5)
+    y = model(ycc[:1].unsqueeze(0).clamp(0, 1))[0]
+    expected = ycbcr_to_rgb(torch.cat([y, ycc[1:]], 0)).clamp(0, 1).permute(1, 2, 0).numpy()
+    assert float(np.abs(arr - expected).max()) <= 1e-4
+    assert float(np.abs(y[0].numpy() - ycc[0].clamp(0, 1).numpy()).max()) > 1e-2  # the network changed Y
+
+
+def test_scale_1_5_bicubic_model_is_imresize_of_rgb():
+    """Bicubic is linear: at 1.5 the bicubic model equals MATLAB imresize(x, 1.5) of R, G and B (26 x 35)."""
+    rgb8 = smooth_image(17, 23, seed=2)
+    out = np.asarray(srcnn.load_model("bicubic", device="cpu").enhance(Image.fromarray(rgb8), scale=1.5)).astype(int)
+    x = rgb8.astype(np.float64) / 255.0
+    direct = imresize(np.ascontiguousarray(x.transpose(2, 0, 1)), 1.5).transpose(1, 2, 0)
+    assert out.shape == direct.shape == (26, 35, 3)
+    assert np.abs(out - np.clip(np.round(direct * 255), 0, 255)).max() <= 1
+
+
+def test_scale_1_5_alpha_is_upscaled_to_the_same_size(model):
+    pic = _rgba_picture(17, 23)
+    out = model.enhance_picture(pic, scale=1.5)
+    assert out.pixels.shape == (26, 35, 3) and out.alpha is not None and out.alpha.shape == (26, 35)
+    expected = np.clip(np.round(imresize(pic.alpha.astype(np.float64) / 255.0, 1.5) * 255), 0, 255)
+    assert expected.shape == (26, 35)
+    assert np.abs(out.alpha.astype(int) - expected.astype(int)).max() <= 1
+    assert (out.alpha[:, :15] == 0).all() and (out.alpha[:, 20:] == 255).all()
+    pil = model.enhance(Image.fromarray(np.dstack([pic.pixels, pic.alpha]), "RGBA"), scale=1.5)
+    assert pil.mode == "RGBA" and pil.size == (35, 26)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_scale_1_5_keeps_16_bits(model, channels):
+    yy, xx = np.mgrid[0:17, 0:23]
+    plane = (xx * 2000 + yy * 37 + 1).astype(np.uint16)  # values between the 8-bit steps
+    px = np.dstack([plane + 100 * c for c in range(channels)]).astype(np.uint16)
+    out = model.enhance_picture(Picture(px), scale=1.5)
+    assert out.pixels.dtype == np.uint16 and out.pixels.shape == (26, 35, channels)
+    assert out.pixels.max() > 255 and np.any(out.pixels % 257 != 0)  # really 16 bits
+
+
+def test_scale_1_5_tiled_equals_untiled(model):
+    x = smooth_image(17, 23).astype(np.float32) / 255.0
+    tiled = model.enhance_array(x, scale=1.5, tile=9)
+    whole = model.enhance_array(x, scale=1.5, tile=10_000)
+    assert tiled.shape == whole.shape == (26, 35, 3)
+    assert float(np.abs(tiled - whole).max()) <= 1e-5
+
+
+@pytest.mark.parametrize("bad", [0, 0.5, 0.999, -2, float("nan"), float("inf")])
+def test_scale_below_1_or_not_finite_is_refused(model, bad):
+    x = smooth_image(5, 6).astype(np.float32) / 255.0
+    with pytest.raises(ValueError, match="scale"):
+        model.enhance_array(x, scale=bad)
+    with pytest.raises(ValueError, match="scale"):
+        model.enhance_picture(Picture(smooth_image(5, 6)), scale=bad)

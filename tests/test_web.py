@@ -95,7 +95,18 @@ def test_healthz_and_models(client: TestClient) -> None:
     defaults = [m["name"] for m in models if m["default"]]
     assert defaults == (["srcnn-photo"] if "srcnn-photo" in names else ["bicubic"])
     limits = client.get("/api/limits").json()
-    assert limits["max_upload_bytes"] == 200_000 and limits["scales"] == [1, 2, 3, 4]
+    assert limits["max_upload_bytes"] == 200_000 and limits["scales"] == [1, 1.5, 2, 2.5, 3, 4]
+    assert (limits["min_scale"], limits["max_scale"]) == (1, 4)
+    schema = client.get("/openapi.json").json()["paths"]["/api/enhance"]["post"]["requestBody"]
+    scale = schema["content"]["multipart/form-data"]["schema"]["properties"]["scale"]
+    assert (scale["type"], scale["minimum"], scale["maximum"]) == ("number", 1, 4)
+
+
+def test_page_scale_choices_are_the_listed_presets(client: TestClient) -> None:
+    select = re.search(r'<select id="scale">(.*?)</select>', client.get("/").text, re.S)
+    assert select is not None
+    values = [float(v) for v in re.findall(r'<option value="([^"]+)"', select.group(1))]
+    assert values == client.get("/api/limits").json()["scales"]
 
 
 def test_security_headers_everywhere(client: TestClient) -> None:
@@ -197,6 +208,28 @@ def test_scale_option_and_selfcheck_header(client: TestClient) -> None:
     assert "x-srcnn-selfcheck" not in post(client, png(smooth_image(24, 32)), selfcheck="false").headers
 
 
+@pytest.mark.parametrize(("raw", "shown", "size"), [("1.5", "1.5", (35, 26)), (" 2.50 ", "2.5", (58, 43)),
+                                                    ("2.0", "2", (46, 34))])
+def test_fractional_scale(client: TestClient, raw: str, shown: str, size: tuple[int, int]) -> None:
+    """A 23 x 17 photo: each side becomes ceil(side x scale); a whole scale written "2.0" is scale 2."""
+    r = post(client, png(smooth_image(17, 23)), name="p.png", scale=raw)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-srcnn-scale"] == shown and r.headers["x-srcnn-output-size"] == "{}x{}".format(*size)
+    assert r.headers["content-disposition"] == f'attachment; filename="p_bicubic_x{shown}.png"'
+    out = images.read(r.content)
+    assert (out.width, out.height) == size
+
+
+def test_fractional_scale_selfcheck(client: TestClient) -> None:
+    r = post(client, png(smooth_image(25, 32)), scale="1.5", selfcheck="true")
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (48, 38)
+    check = json.loads(r.headers["x-srcnn-selfcheck"])
+    # crops whose 1.5x shrink enlarges back to exactly themselves: 25 -> 16 -> 24, 32 -> 21 -> 32
+    assert check["applicable"] and check["scale"] == 1.5 and check["crop"] == [32, 24]
+    assert "shrunk 1.5x" in check["method"]
+    assert check["psnr_model"] == check["psnr_bicubic"] > 10 and check["gain_db"] == 0.0
+
+
 def test_selfcheck_endpoint_crop_and_scale1() -> None:
     with TestClient(create_app(ServeSettings(**SMALL, selfcheck_crop=48))) as c:
         files = {"file": ("p.png", png(smooth_image(100, 80)), "image/png")}
@@ -293,6 +326,13 @@ def test_415_not_an_image(client: TestClient) -> None:
         ({"scale": "9"}, "scale"),
         ({"scale": "0"}, "scale"),
         ({"scale": "two"}, "scale"),
+        ({"scale": "0.5"}, "scale"),
+        ({"scale": "x"}, "scale"),
+        ({"scale": "4.01"}, "scale"),
+        ({"scale": "nan"}, "scale"),
+        ({"scale": "inf"}, "scale"),
+        ({"scale": "1e0"}, "scale"),
+        ({"scale": "-1.5"}, "scale"),
         ({"selfcheck": "maybe"}, "selfcheck"),
     ],
 )
@@ -316,6 +356,19 @@ def test_422_too_many_pixels() -> None:
         assert post(c, small, scale="2").status_code == 200
         r = post(c, small, scale="3")
         assert r.status_code == 422 and "scale" in r.json()["error"]
+
+
+def test_422_output_limit_uses_the_real_output_size() -> None:
+    """At 1.5 a 15 x 15 photo gives ceil(22.5)^2 = 23 x 23 = 529 output pixels, not 15^2 x 1.5^2 = 506.25."""
+    with TestClient(create_app(ServeSettings(**{**SMALL, "max_output_pixels": 510}))) as c:
+        r = post(c, png(smooth_image(15, 15)), scale="1.5")
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert "too large" in error and "23 x 23" in error and "scale 1.5" in error
+        r = post(c, png(smooth_image(14, 14)), scale="1.5")  # 21 x 21 = 441 fits
+        assert r.status_code == 200 and r.headers["x-srcnn-output-size"] == "21x21"
+        r = post(c, png(smooth_image(20, 20)), scale="1.5")  # 400 x 2.25 = 900: refused before decoding
+        assert r.status_code == 422 and "over the limit" in r.json()["error"]
 
 
 def test_403_cross_origin_post(client: TestClient) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -76,8 +77,25 @@ def int_in(low: int, high: int | None = None):
     return parse
 
 
+def float_in(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number in [low, high], whole or not (e.g. 1.5 or 2); nan and inf are refused."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number (give one from {low:g} to {high:g})") from None
+        if not math.isfinite(v) or v < low or v > high:
+            raise argparse.ArgumentTypeError(f"must be a number from {low:g} to {high:g}, got {text!r}")
+        return v
+
+    return parse
+
+
+MAX_ENHANCE_SCALE = 8
 _quality = int_in(1, 100)
 _positive = int_in(1)
+_enhance_scale = float_in(1, MAX_ENHANCE_SCALE)
 
 
 def _plan_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]] | str:
@@ -154,6 +172,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     from .checkpoint import WeightsError
     from .enhance import load_model
     from .images import ImageError, read, write
+    from .resize import output_size
 
     plan = _plan_outputs(args)
     if isinstance(plan, str):
@@ -161,11 +180,11 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     if not plan:
         return _fail("no images found in the inputs (supported: png, jpg, jpeg, bmp, tif, tiff, webp)")
     try:
-        enhancer = load_model(args.model or default_model(quiet=args.quiet), device=args.device, scale=args.scale,
-                              backend=args.backend)
+        # -s may be fractional (1.5): it is passed per picture; the Enhancer keeps the model's whole default scale
+        enhancer = load_model(args.model or default_model(quiet=args.quiet), device=args.device, backend=args.backend)
     except WeightsError as e:
         return _fail(str(e))
-    scale = args.scale or enhancer.scale
+    scale = args.scale if args.scale is not None else enhancer.scale
     done = skipped = failed = 0
     show = not args.quiet and sys.stderr.isatty()
     bar = tqdm(plan, desc="enhance", unit="img", disable=not show or len(plan) == 1, file=sys.stderr)
@@ -177,7 +196,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             try:
                 pic = read(src, max_pixels=args.max_pixels)
                 tile = args.tile or None
-                tiles_total = _tile_count(pic.height * scale, pic.width * scale, tile)
+                tiles_total = _tile_count(output_size(pic.height, scale), output_size(pic.width, scale), tile)
                 tbar = tqdm(total=tiles_total, desc=src.name, unit="tile", leave=False, file=sys.stderr,
                             disable=not show or tiles_total < 16)
                 out = enhancer.enhance_picture(pic, scale=scale, tile=tile,
@@ -287,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", metavar="OUT")
     e.add_argument("-m", "--model", help=f"model name, weights file or 'bicubic' (default {DEFAULT_MODEL}; "
                    "bicubic until trained weights ship)")
-    e.add_argument("-s", "--scale", type=_positive, help="upscale factor (default: the model's)")
+    e.add_argument("-s", "--scale", type=_enhance_scale, metavar="S",
+                   help=f"upscale factor from 1 to {MAX_ENHANCE_SCALE}, e.g. 1.5 or 2; each side becomes "
+                        "ceil(side x S) (default: the model's)")
     e.add_argument("--tile", type=_positive, help="tile size in output pixels (memory bound; exact)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     e.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],

@@ -41,9 +41,12 @@ def _hw_back(image: np.ndarray, ndim: int) -> np.ndarray:
     return np.moveaxis(image, 0, -1) if ndim == 3 else image
 
 
-def downscale(image: np.ndarray, scale: float) -> np.ndarray:
-    """MATLAB bicubic shrink by 1/scale (antialiased); (H, W[, 3]) -> (ceil(H/s), ceil(W/s)[, 3])."""
-    return _hw_back(imresize(np.ascontiguousarray(_hw_last(image)), 1.0 / scale), image.ndim)
+def downscale(image: np.ndarray, scale: float, size: tuple[int, int] | None = None) -> np.ndarray:
+    """MATLAB bicubic shrink by 1/scale (antialiased); (H, W[, 3]) -> (ceil(H/s), ceil(W/s)[, 3]).
+
+    ``size`` = (h, w): that output size instead, with the kernel and sample positions of 1/``scale``.
+    """
+    return _hw_back(imresize(np.ascontiguousarray(_hw_last(image)), 1.0 / scale, size=size), image.ndim)
 
 
 def upscale(image: np.ndarray, scale: float, size: tuple[int, int] | None = None) -> np.ndarray:

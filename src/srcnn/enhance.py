@@ -4,6 +4,8 @@ Data path: Picture (uint8/uint16 HxWxC) -> float [0, 1] -> YCbCr (BT.601, MATLAB
 plane (the one MATLAB-compatible bicubic) -> the network on Y (or on RGB for 3-channel models), tile by tile ->
 merge with the upscaled Cb, Cr -> RGB -> clip, round -> Picture at the source's bit depth. Alpha is upscaled with
 the same bicubic and re-attached. Grayscale sources are treated as Y directly (as MATLAB's SRCNN code does).
+The scale may be any finite number >= 1 (e.g. 1.5 for phone photos): each side n becomes
+``resize.output_size(n, scale)`` = ceil(n * scale), which is n * scale for whole scales.
 
 Speed (CPU): the network runs through a tile runner of :mod:`srcnn.backends` ("torch": valid channels_last
 convolutions, the last layer as one GEMM; "onnxruntime": the same valid graph in ONNX Runtime), on near-equal
@@ -15,6 +17,7 @@ merge adds the change of Y to R, G and B), so its memory is two Y planes plus th
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from .color import _M, _MINV, _OFFSET, rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device
 from .images import Picture, quantize
 from .model import SRCNN
-from .resize import imresize
+from .resize import imresize, output_size
 from .tiling import forward_tiled, forward_tiled_valid
 from .zoo import card
 
@@ -101,12 +104,21 @@ class Enhancer:
 
         return forward_tiled(run, x, tile or DEFAULT_TILE, self.receptive_radius, progress=progress)
 
-    def enhance_array(self, pixels: np.ndarray, scale: int | None = None, tile: int | None = None,
+    def _scale(self, scale: float | None) -> float:
+        """The upscale factor to use: ``scale`` (any finite number >= 1, e.g. 1.5) or the model's default."""
+        s = self.scale if scale is None else scale
+        if not math.isfinite(s) or s < 1:
+            raise ValueError(f"scale must be a finite number >= 1, got {s!r}")
+        return s
+
+    def enhance_array(self, pixels: np.ndarray, scale: float | None = None, tile: int | None = None,
                       progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """HxWxC (C=1 or 3) float32 in [0, 1] -> (sH)x(sW)xC float32 in [0, 1]."""
-        s = int(scale or self.scale)
-        if s < 1:
-            raise ValueError("scale must be >= 1")
+        """HxWxC (C=1 or 3) float32 in [0, 1] -> H'xW'xC float32 in [0, 1], scale ``s`` (default: the model's).
+
+        H' = ``resize.output_size(H, s)`` = ceil(H * s) (H * s for whole scales), W' likewise; ``s`` may be any
+        finite number >= 1, such as 1.5 (ValueError otherwise).
+        """
+        s = self._scale(scale)
         planes = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))
         gray = planes.shape[0] == 1
         if self.channels == 3:
@@ -124,19 +136,23 @@ class Enhancer:
         merged = torch.cat([y, up[1:]], 0)
         return ycbcr_to_rgb(merged).clamp_(0, 1).permute(1, 2, 0).numpy()
 
-    def enhance_picture(self, picture: Picture, scale: int | None = None, tile: int | None = None,
+    def enhance_picture(self, picture: Picture, scale: float | None = None, tile: int | None = None,
                         progress: Callable[[int], None] | None = None) -> Picture:
-        """Picture in -> Picture ``scale`` times larger at the same bit depth, gray/RGB, alpha, ICC and EXIF kept."""
-        s = int(scale or self.scale)
-        if s < 1:
-            raise ValueError("scale must be >= 1")
+        """Picture in -> Picture ``scale`` times larger at the same bit depth, gray/RGB, alpha, ICC and EXIF kept.
+
+        HxWxC uint8 or uint16 in -> H'xW'xC of the same dtype (full range, 0..255 or 0..65535) out, where
+        H' = ``resize.output_size(H, s)`` = ceil(H * s) and W' likewise; the alpha plane (if any) gets the same
+        H'xW' size. ``scale`` (default: the model's) may be any finite number >= 1, such as 1.5 (ValueError
+        otherwise); whole scales give (sH)x(sW).
+        """
+        s = self._scale(scale)
         dtype = picture.pixels.dtype
         maxval = 65535.0 if dtype == np.uint16 else 255.0
         with warnings.catch_warnings():  # read-only pixels (from PIL) are only read here
             warnings.simplefilter("ignore", UserWarning)
             src = torch.from_numpy(np.ascontiguousarray(picture.pixels))
         gray = src.shape[2] == 1
-        h, w = src.shape[0] * s, src.shape[1] * s
+        h, w = output_size(src.shape[0], s), output_size(src.shape[1], s)
         out = torch.empty((h, w, src.shape[2]), dtype=torch.uint16 if dtype == np.uint16 else torch.uint8)
         if self.channels == 3:  # RGB network: its output is the result
             rgb = _planes(src, maxval)
@@ -175,8 +191,11 @@ class Enhancer:
             alpha = quantize(a, picture.bits)
         return dataclasses.replace(picture, pixels=out.numpy(), alpha=alpha)
 
-    def enhance(self, image: Image.Image, *, scale: int | None = None, tile: int | None = None) -> Image.Image:
-        """PIL image in (any mode) -> enhanced PIL image, ``scale`` times larger; gray stays gray, alpha kept."""
+    def enhance(self, image: Image.Image, *, scale: float | None = None, tile: int | None = None) -> Image.Image:
+        """PIL image in (any mode) -> enhanced PIL image, ``scale`` times larger; gray stays gray, alpha kept.
+
+        ``scale`` as in :meth:`enhance_picture` (e.g. 1.5); each side becomes ceil(side * scale).
+        """
         from .images import from_pil, to_pil
 
         return to_pil(self.enhance_picture(from_pil(image), scale=scale, tile=tile))

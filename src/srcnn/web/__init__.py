@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=_positive, default=40_000_000,
                         help="largest input in pixels (default 40,000,000)")
     parser.add_argument("--max-output-pixels", type=_positive, default=None,
-                        help="largest output in pixels, input x scale^2 (default 2.5 x --max-pixels)")
+                        help="largest output in pixels, ceil(H x scale) x ceil(W x scale) (default 2.5 x --max-pixels)")
     parser.add_argument("--read-timeout", type=_positive_float, default=30.0,
                         help="seconds a client may take to send its upload; slower gets 408 (default 30)")
     parser.add_argument("--model", dest="extra_models", action="append", default=[], metavar="WEIGHTS",

@@ -40,13 +40,16 @@ from ..degrade import downscale, jpeg
 from ..enhance import Enhancer, load_model
 from ..images import ImageError, Picture, encode, quantize, read
 from ..metrics import psnr_y, to_y_uint8
+from ..resize import output_size
 
 __all__ = ["ServeSettings", "create_app", "ApiError", "CSP", "MAX_SCALE"]
 
 log = logging.getLogger("srcnn.web")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-MAX_SCALE = 4
+MAX_SCALE = 4  # the largest scale a request may ask for; any number from 1 to MAX_SCALE, such as 1.5, is accepted
+SCALE_PRESETS = (1, 1.5, 2, 2.5, 3, 4)  # the page's choices (static/index.html), listed by GET /api/limits
+_SCALE_TEXT = re.compile(r"[0-9]{1,3}(\.[0-9]{0,6})?|\.[0-9]{1,6}")  # plain decimals: no signs, exponents or "_"
 SELFCHECK_JPEG_QUALITY = 20
 _FORM_OVERHEAD = 64 * 1024  # multipart boundaries, part headers and the small fields on top of the file itself
 _MAX_FIELD_BYTES = 1024
@@ -95,7 +98,7 @@ class ServeSettings:
 
     @property
     def output_pixel_limit(self) -> int:
-        """Largest output (input pixels x scale^2) a request may ask for."""
+        """Largest output a request may ask for, in pixels: ceil(H x scale) x ceil(W x scale)."""
         return self.max_output_pixels if self.max_output_pixels is not None else int(2.5 * self.max_pixels)
 
     def __post_init__(self) -> None:
@@ -474,11 +477,25 @@ async def read_upload(request: Request, settings: ServeSettings) -> Upload:
 
 @dataclass(frozen=True)
 class Job:
-    """A validated request: which model, which scale, whether to run the self-check."""
+    """A validated request: which model, which scale (an int when whole, else a float such as 1.5), self-check."""
 
     model: str
-    scale: int
+    scale: float
     selfcheck: bool
+
+
+def parse_scale(raw: str) -> float:
+    """A form's scale text -> a number from 1 to MAX_SCALE: an int when whole ("2", "2.0"), else a float ("1.5").
+
+    422 for anything else: not a plain decimal number ("x", "1e1", "-2", "nan"), or out of range ("0.5", "9").
+    """
+    text = raw.strip()
+    if not _SCALE_TEXT.fullmatch(text):
+        raise ApiError(422, f"scale must be a number from 1 to {MAX_SCALE}, such as 1.5 or 2, got {raw[:20]!r}")
+    value = float(text)
+    if not 1 <= value <= MAX_SCALE:
+        raise ApiError(422, f"scale must be from 1 to {MAX_SCALE}, got {text}")
+    return int(value) if value.is_integer() else value
 
 
 def parse_job(fields: dict[str, str], state: _State) -> Job:
@@ -487,63 +504,79 @@ def parse_job(fields: dict[str, str], state: _State) -> Job:
     if model not in state.models:
         raise ApiError(422, f"unknown model {model!r}: choose one of {', '.join(state.models)}")
     raw_scale = fields.get("scale", "").strip()
-    if raw_scale:
-        try:
-            scale = int(raw_scale)
-        except ValueError:
-            raise ApiError(422, f"scale must be a whole number from 1 to {MAX_SCALE}, got {raw_scale[:20]!r}") from None
-        if not 1 <= scale <= MAX_SCALE:
-            raise ApiError(422, f"scale must be from 1 to {MAX_SCALE}, got {scale}")
-    else:
-        scale = state.models[model].scale
+    scale = parse_scale(raw_scale) if raw_scale else state.models[model].scale
     raw_check = fields.get("selfcheck", "").strip().lower()
     if raw_check not in _TRUE | _FALSE:
         raise ApiError(422, f"selfcheck must be true or false, got {raw_check[:20]!r}")
     return Job(model, scale, raw_check in _TRUE)
 
 
-def decode_upload(data: bytes, scale: int, settings: ServeSettings) -> Picture:
-    """images.read under the input and output pixel limits: 415 when it is not an image, 422 when too large."""
-    by_output = settings.output_pixel_limit // (scale * scale)
+def decode_upload(data: bytes, scale: float, settings: ServeSettings) -> Picture:
+    """images.read under the input and output pixel limits: 415 when it is not an image, 422 when too large.
+
+    The output of an H x W input is ceil(H x scale) x ceil(W x scale) pixels (resize.output_size). Inputs over
+    output_pixel_limit / scale^2 pixels are refused before decoding (their output is surely too large); at a
+    fractional scale the rounding up can still push a decoded picture over, which is refused too.
+    """
+    limit_out = settings.output_pixel_limit
+    # whole scales: exact; fractional: a hair lenient against float rounding (the exact check below decides)
+    by_output = limit_out // (scale * scale) if isinstance(scale, int) else int(limit_out / (scale * scale) + 1e-6)
     limit = min(settings.max_pixels, by_output)
+    hint = f" (at scale {scale} the output may have at most {limit_out:,} pixels; try a smaller scale)"
     try:
-        return read(data, max_pixels=limit)
+        picture = read(data, max_pixels=limit)
     except ImageError as e:
         reason = str(e).removeprefix("<bytes>: ")
         if "over the limit" in reason:
             reason = reason.replace(" (use --max-pixels to raise it)", "")
             if by_output < settings.max_pixels:
-                reason += (f" (at scale {scale} the output may have at most {settings.output_pixel_limit:,} pixels; "
-                           "try a smaller scale)")
+                reason += hint
             raise ApiError(422, f"image too large: {reason}") from None
         raise ApiError(415, f"not a supported image: {reason}") from None
+    out_h, out_w = output_size(picture.height, scale), output_size(picture.width, scale)
+    if out_h * out_w > limit_out:
+        raise ApiError(422, f"image too large: {picture.width} x {picture.height} gives a {out_w} x {out_h} = "
+                            f"{out_w * out_h:,} pixel output{hint}")
+    return picture
 
 
 def _db(value: float) -> float | None:
     return None if not math.isfinite(value) else round(value, 3)
 
 
-def selfcheck(picture: Picture, enhancer: Enhancer, bicubic: Enhancer, model: str, scale: int,
+def _round_trip_length(n: int, scale: float) -> tuple[int, int]:
+    """(crop, low): the largest crop <= n whose shrunk length ``low`` enlarges back to exactly ``crop`` at ``scale``.
+
+    Whole scales: crop = n - n % scale, low = crop / scale. Fractional: low = floor(n / scale), crop =
+    output_size(low, scale) (e.g. 1.5: n 8 -> low 5, crop 8; n 9 -> low 6, crop 9).
+    """
+    low = int(n // scale)
+    while low > 0 and output_size(low, scale) > n:  # float rounding of n / scale
+        low -= 1
+    return output_size(low, scale), low
+
+
+def selfcheck(picture: Picture, enhancer: Enhancer, bicubic: Enhancer, model: str, scale: float,
               crop: int = 512) -> dict[str, Any]:
     """'Did it help?': degrade a centre crop of the user's photo, restore it with the model and with bicubic, Y-PSNR.
 
-    Scale >= 2: the crop is shrunk by ``scale`` with the antialiased MATLAB bicubic and enlarged back.
+    Scale > 1 (e.g. 1.5, 2): the crop is shrunk by ``scale`` with the antialiased MATLAB bicubic and enlarged back
+    (the crop is cut so that its shrunk size enlarges back to exactly its own size).
     Scale 1 (JPEG artefact models): the crop is JPEG-compressed at quality 20 and restored at the same size.
-    Both results are compared with the crop itself (Y of BT.601, uint8, ``scale`` px shaved at scale >= 2).
+    Both results are compared with the crop itself (Y of BT.601, uint8, ceil(``scale``) px shaved at scale > 1).
     """
     pixels = picture.to_float()
     h, w = pixels.shape[:2]
-    ch, cw = min(h, crop), min(w, crop)
-    ch, cw = ch - ch % scale, cw - cw % scale
+    (ch, low_h), (cw, low_w) = _round_trip_length(min(h, crop), scale), _round_trip_length(min(w, crop), scale)
     if ch < 8 * scale or cw < 8 * scale:
         return {"applicable": False, "reason": "the photo is too small for a self-check", "model": model,
                 "scale": scale, "psnr_model": None, "psnr_bicubic": None}
     top, left = (h - ch) // 2, (w - cw) // 2
     reference = pixels[top:top + ch, left:left + cw]
     if scale > 1:
-        low = np.clip(downscale(reference, scale), 0.0, 1.0)
+        low = np.clip(downscale(reference, scale, size=(low_h, low_w)), 0.0, 1.0)
         method = f"a {cw}x{ch} centre crop of your photo, shrunk {scale}x with bicubic, then restored"
-        border = scale
+        border = math.ceil(scale)
     else:
         low = jpeg(reference[:, :, 0] if reference.shape[2] == 1 else reference, SELFCHECK_JPEG_QUALITY)
         method = (f"a {cw}x{ch} centre crop of your photo, JPEG-compressed at quality {SELFCHECK_JPEG_QUALITY}, "
@@ -611,7 +644,7 @@ def _selfcheck_job(state: _State, upload: Upload, job: Job) -> dict[str, Any]:
     return out
 
 
-def _download_name(filename: str, model: str, scale: int, extension: str) -> str:
+def _download_name(filename: str, model: str, scale: float, extension: str) -> str:
     stem = Path(filename.replace("\\", "/")).stem if filename else ""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:60] or "photo"
     tag = re.sub(r"[^A-Za-z0-9._-]+", "_", model)[:40]
@@ -633,8 +666,9 @@ _FORM_SCHEMA = {
                         "file": {"type": "string", "format": "binary", "description": "the photo (any common format)"},
                         "model": {"type": "string", "description": "a name from GET /api/models (default: the "
                                   "default model)"},
-                        "scale": {"type": "integer", "minimum": 1, "maximum": MAX_SCALE,
-                                  "description": "upscale factor (default: the model's)"},
+                        "scale": {"type": "number", "minimum": 1, "maximum": MAX_SCALE,
+                                  "description": f"upscale factor from 1 to {MAX_SCALE}, whole or not (e.g. 1.5); "
+                                  "each side becomes ceil(side x scale) (default: the model's)"},
                         "selfcheck": {"type": "boolean", "description": "also run the 'did it help?' check"},
                     },
                 }
@@ -649,7 +683,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (408, "the upload took too long"),
         (413, "upload too large"),
         (415, "not an image"),
-        (422, "too many pixels, unknown model or bad scale"),
+        (422, f"too many pixels, unknown model or bad scale (not a number from 1 to {MAX_SCALE})"),
         (503, "busy: see Retry-After"),
     ]
 }
@@ -712,12 +746,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.get("/api/limits", summary="This server's request limits")
     async def limits() -> dict[str, Any]:
-        """Byte, pixel and scale limits, so that a client can check before uploading."""
+        """Byte, pixel and scale limits, so that a client can check before uploading.
+
+        Any scale from ``min_scale`` to ``max_scale`` is accepted (e.g. 1.5); ``scales`` are the page's presets.
+        The output of an H x W photo is ceil(H x scale) x ceil(W x scale) pixels, at most ``max_output_pixels``.
+        """
         return {
             "max_upload_bytes": settings.max_upload_bytes,
             "max_pixels": settings.max_pixels,
             "max_output_pixels": settings.output_pixel_limit,
-            "scales": list(range(1, MAX_SCALE + 1)),
+            "scales": list(SCALE_PRESETS),
+            "min_scale": 1,
+            "max_scale": MAX_SCALE,
             "selfcheck_crop": settings.selfcheck_crop,
         }
 
