@@ -33,6 +33,13 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def _hours(seconds: float | None) -> str:
+    if not seconds:
+        return "unknown"
+    h, m = divmod(round(seconds / 60), 60)
+    return f"{h} h {m:02d} min of training (checkpoints and validation included; pauses excluded)"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path)
@@ -88,6 +95,7 @@ def main() -> None:
         "steps": meta.get("steps"),
         "planned_steps": tcfg.get("steps"),
         "wall_time_s": meta.get("wall_time_s"),
+        "wall_time": _hours(meta.get("wall_time_s")),
         "hardware": a.hardware or f"{cpu_name()} (no GPU), {threads} thread(s), {precision}, "
                                   f"torch {torch.__version__}",
         "commands": commands,
