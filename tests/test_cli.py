@@ -16,6 +16,7 @@ from srcnn.checkpoint import save_weights
 from srcnn.cli import float_in, main
 from srcnn.images import read
 from srcnn.model import SRCNN
+from srcnn.zoo import available
 
 from .conftest import smooth_image
 
@@ -216,6 +217,20 @@ def test_models_lists_bicubic(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert any(line.startswith("bicubic") for line in out.splitlines())
+
+
+@pytest.mark.parametrize("card", available(), ids=lambda c: c.name)
+def test_models_name_shows_the_card(card, capsys):
+    assert main(["models", card.name]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{card.name}: ") and card.sha256 in out
+    assert all(k in out for k in card.metrics) and "command " in out
+
+
+def test_models_unknown_name_is_one_line(capsys):
+    assert main(["models", "srcnn-x9"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'srcnn-x9'" in err and len(err.strip().splitlines()) == 1
 
 
 # --------------------------------------------------------------------------------------------------------------

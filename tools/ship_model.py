@@ -37,7 +37,8 @@ def _hours(seconds: float | None) -> str:
     if not seconds:
         return "unknown"
     h, m = divmod(round(seconds / 60), 60)
-    return f"{h} h {m:02d} min of training (wall clock while the process ran, over all resumes; validation and checkpoints included)"
+    return (f"{h} h {m:02d} min of training (wall clock while the process ran, over all resumes; validation and "
+            "checkpoints included)")
 
 
 def main() -> None:

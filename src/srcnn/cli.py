@@ -275,16 +275,43 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_models(args: argparse.Namespace) -> int:
-    from .zoo import DEFAULT_MODEL, available
+def _state(raw: dict) -> str:
+    """A card's training state in a few words: "final, 40,000 steps" or "interim, 15,000/40,000 steps"."""
+    steps, planned = raw.get("steps"), raw.get("planned_steps")
+    if raw.get("status") == "interim" and steps and planned:
+        return f"interim, {steps:,}/{planned:,} steps"
+    return f"{raw.get('status', 'final')}, {steps:,} steps" if steps else str(raw.get("status", "final"))
 
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .zoo import DEFAULT_MODEL, available, card
+
+    if args.name:
+        c = card(args.name)
+        if c is None:
+            names = ", ".join(m.name for m in available()) or "none ship yet"
+            return _fail(f"unknown model {args.name!r} (shipped: {names}; `srcnn models` lists them)")
+        raw = c.raw
+        print(f"{c.name}: {c.summary}")
+        print(f"  task {c.task}, default scale {c.scale}; {_state(raw)}"
+              f"{'; the default of srcnn enhance' if c.name == DEFAULT_MODEL else ''}")
+        for k, v in c.metrics.items():
+            print(f"  {k:<14} {v}")
+        if raw.get("wall_time"):
+            print(f"  trained: {raw['wall_time']}")
+        if raw.get("hardware"):
+            print(f"  on: {raw['hardware']}")
+        for cmd in raw.get("commands", []):
+            print(f"  command {cmd}")
+        print(f"  weights: {c.path} (sha256 {c.sha256})")
+        return 0
     cards = available()
-    print(f"{'name':<14} {'task':<6} {'scale':>5}  metrics")
+    print(f"{'name':<12} {'task':<6} {'scale':>5}  {'state':<29} headline (PSNR dB / SSIM; `srcnn models NAME`: all)")
     for c in cards:
-        metrics = ", ".join(f"{k} {v}" for k, v in c.metrics.items())
+        metrics = ", ".join(f"{k} {v}" for k, v in list(c.metrics.items())[:2])
         default = " (default)" if c.name == DEFAULT_MODEL else ""
-        print(f"{c.name:<14} {c.task:<6} {c.scale:>5}  {metrics}{default}")
-    print(f"{'bicubic':<14} {'sr':<6} {'any':>5}  the MATLAB-compatible bicubic baseline (no network)")
+        print(f"{c.name:<12} {c.task:<6} {c.scale:>5}  {_state(c.raw):<29} {metrics}{default}")
+    print(f"{'bicubic':<12} {'sr':<6} {'any':>5}  {'':<29} the MATLAB-compatible bicubic baseline (no network)")
     if not cards:
         print("(no trained models ship with this version yet; train one with `srcnn train`)")
     return 0
@@ -335,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--markdown", metavar="FILE")
     v.set_defaults(func=_cmd_evaluate)
 
-    ms = sub.add_parser("models", help="list the shipped models")
+    ms = sub.add_parser("models", help="list the shipped models, or show one model's card")
+    ms.add_argument("name", nargs="?", metavar="NAME", help="show this model's card: metrics, training, sha256")
     ms.set_defaults(func=_cmd_models)
 
     t = sub.add_parser("train", help="train a model from a TOML config", description=(
