@@ -71,6 +71,11 @@ def main() -> None:
             for d in ("Set5", "Set14"):
                 r = evaluate_dataset(enh, a.data / d, scale=s)
                 metrics[f"{d} x{s}"] = f"{r.psnr:.2f} / {r.ssim:.4f} (bicubic {r.baseline_psnr:.2f})"
+        if task == "photo":  # at x1 on JPEG artefacts: q40 is inside its training range (30-95), q20 is not
+            for d in ("LIVE1", "Classic5"):
+                for q in (20, 40):
+                    r = evaluate_dataset(enh, a.data / d, scale=1, jpeg_quality=q)
+                    metrics[f"{d} q{q}"] = f"{r.psnr:.2f} / {r.ssim:.4f} (JPEG {r.baseline_psnr:.2f})"
     cfg = meta.get("train_config") or {}
     tcfg = cfg.get("train", {})
     commands_file = a.run / "commands.txt"
