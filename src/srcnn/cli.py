@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("inputs", nargs="+", metavar="INPUT")
     e.add_argument("-o", "--output", metavar="OUT")
     e.add_argument("-m", "--model", help=f"model name, weights file or 'bicubic' (default {DEFAULT_MODEL}; "
-                   "bicubic until trained weights ship)")
+                   "`srcnn models` lists them)")
     e.add_argument("-s", "--scale", type=_enhance_scale, metavar="S",
                    help=f"upscale factor from 1 to {MAX_ENHANCE_SCALE}, e.g. 1.5 or 2; each side becomes "
                         "ceil(side x S) (default: the model's)")
