@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 results: $(STAMP)
-	$(BIN)/python -m srcnn.results --data $(DATA) --out docs
+	$(BIN)/python -m srcnn.results --data $(DATA) --out docs --readme README.md
 
 fuzz: $(STAMP)
 	$(BIN)/python benchmarks/fuzz.py -n 10000
