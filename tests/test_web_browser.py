@@ -123,7 +123,7 @@ def test_upload_compare_download(server: str, tmp_path: Path) -> None:
             with page.expect_download() as info:
                 page.click("#download")
             download = info.value
-            assert download.suggested_filename == "photo_bicubic_x2.png"
+            assert download.suggested_filename == "photo_srcnn-photo_x2.png"  # the default model at its x2
             data = Path(download.path()).read_bytes()
             with Image.open(io.BytesIO(data)) as out:
                 assert out.format == "PNG"
