@@ -275,14 +275,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _state(raw: dict) -> str:
-    """A card's training state in a few words: "final, 40,000 steps" or "interim, 15,000/40,000 steps"."""
-    steps, planned = raw.get("steps"), raw.get("planned_steps")
-    if raw.get("status") == "interim" and steps and planned:
-        return f"interim, {steps:,}/{planned:,} steps"
-    return f"{raw.get('status', 'final')}, {steps:,} steps" if steps else str(raw.get("status", "final"))
-
-
 def _cmd_models(args: argparse.Namespace) -> int:
     from .zoo import DEFAULT_MODEL, available, card
 
@@ -293,7 +285,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             return _fail(f"unknown model {args.name!r} (shipped: {names}; `srcnn models` lists them)")
         raw = c.raw
         print(f"{c.name}: {c.summary}")
-        print(f"  task {c.task}, default scale {c.scale}; {_state(raw)}"
+        print(f"  task {c.task}, default scale {c.scale}; {c.state}"
               f"{'; the default of srcnn enhance' if c.name == DEFAULT_MODEL else ''}")
         for k, v in c.metrics.items():
             print(f"  {k:<14} {v}")
@@ -306,12 +298,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(f"  weights: {c.path} (sha256 {c.sha256})")
         return 0
     cards = available()
-    print(f"{'name':<12} {'task':<6} {'scale':>5}  {'state':<29} headline (PSNR dB / SSIM; `srcnn models NAME`: all)")
+    print(f"{'name':<12} {'task':<6} {'scale':>5}  {'state':<31} headline (PSNR dB / SSIM; `srcnn models NAME`: all)")
     for c in cards:
         metrics = ", ".join(f"{k} {v}" for k, v in list(c.metrics.items())[:2])
         default = " (default)" if c.name == DEFAULT_MODEL else ""
-        print(f"{c.name:<12} {c.task:<6} {c.scale:>5}  {_state(c.raw):<29} {metrics}{default}")
-    print(f"{'bicubic':<12} {'sr':<6} {'any':>5}  {'':<29} the MATLAB-compatible bicubic baseline (no network)")
+        print(f"{c.name:<12} {c.task:<6} {c.scale:>5}  {c.state:<31} {metrics}{default}")
+    print(f"{'bicubic':<12} {'sr':<6} {'any':>5}  {'':<31} the MATLAB-compatible bicubic baseline (no network)")
     if not cards:
         print("(no trained models ship with this version yet; train one with `srcnn train`)")
     return 0

@@ -82,13 +82,6 @@ def _figure(enhancer: Enhancer, gt_path: Path, scale: int, quality: int | None, 
     write(out, Picture(np.asarray(im)))
 
 
-def _status(c: ModelCard) -> str:
-    steps, planned = c.raw.get("steps"), c.raw.get("planned_steps")
-    if c.raw.get("status") == "interim":
-        return f"interim, {steps:,} of {planned:,} steps" if steps and planned else "interim"
-    return f"{steps:,} steps" if steps else "final"
-
-
 def _cell(r: DatasetResult | None) -> str:
     return f"{r.psnr:.2f} / {r.ssim:.4f}" if r else "–"
 
@@ -170,14 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         diff = f"{r.psnr - ref[0]:+.2f}" if r and ref else "–"
         headline.append(f"| {t[0]} | {t[1]} | {_base(base[t])} | **{_cell(r)}** | {name} | {ref_s} | {diff} |")
     models = ["| model | task | default scale | state | wall time here | summary |", "|---|---|---|---|---|---|"]
-    models += [f"| `{c.name}` | {c.task} | {c.scale} | {_status(c)} | {_wall(c)} | {c.summary} |" for c in cards]
+    models += [f"| `{c.name}` | {c.task} | {c.scale} | {c.state} | {_wall(c)} | {c.summary} |" for c in cards]
     models.append("| `bicubic` | sr | any | baseline | – | the MATLAB-compatible bicubic (no network) |")
     lines = [*intro, "## Headline: each task's specialised model", "", *headline, "", "## Shipped models", "",
              *models]
     if not cards:
         lines += ["", "No trained model ships with this version yet; see the README for the training status."]
     for c in cards:
-        lines += ["", f"## {c.name} ({c.task}, {_status(c)})", "", c.summary, ""]
+        lines += ["", f"## {c.name} ({c.task}, {c.state})", "", c.summary, ""]
         if c.task == "photo":
             lines += ["One blind model against the specialised ones on their own tasks: what the default gives "
                       "up for handling any scale, blur and JPEG at once.", "",

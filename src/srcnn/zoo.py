@@ -29,6 +29,14 @@ class ModelCard:
     metrics: dict
     raw: dict
 
+    @property
+    def state(self) -> str:
+        """Training state in a few words: "interim, 5,500 of 30,000 steps" or "39,500 steps"."""
+        steps, planned = self.raw.get("steps"), self.raw.get("planned_steps")
+        if self.raw.get("status") == "interim":
+            return f"interim, {steps:,} of {planned:,} steps" if steps and planned else "interim"
+        return f"{steps:,} steps" if steps else "final"
+
 
 def weights_dir() -> Path:
     """The package folder that holds shipped weights and their cards."""
