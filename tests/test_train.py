@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from srcnn.checkpoint import load_state, load_weights
+from srcnn.checkpoint import load_state, load_weights, read_metadata, sha256_file
 from srcnn.cli import main
 from srcnn.config import ConfigError, load_config
 from srcnn.train import train
@@ -205,3 +205,16 @@ def test_bf16_autocast_on_cpu_follows_the_float32_trajectory(data_dir, tmp_path)
     assert runs["true"][-1] < runs["true"][0]
     assert runs["true"] != runs["false"]  # autocast really ran in bf16
     assert runs["true"] == pytest.approx(runs["false"], rel=0.02)
+
+
+def test_fine_tune_records_the_sha256_of_its_starting_weights_across_resume(data_dir, tmp_path):
+    first = train(debug_cfg(data_dir, tmp_path / "a", "train.steps=4", "train.val_every=2"), progress=False)
+    init = tmp_path / "init.safetensors"
+    shutil.copyfile(first / "best.safetensors", init)
+    sha = sha256_file(init)
+    extra = [f'model.init_from="{init}"', "train.val_every=2"]
+    out = train(debug_cfg(data_dir, tmp_path / "b", "train.steps=2", *extra), progress=False)
+    assert read_metadata(out / "best.safetensors")["init_from"] == {"path": str(init), "sha256": sha}
+    init.write_bytes((first / "best.safetensors").read_bytes()[:-4] + b"    ")  # the file is re-shipped later
+    train(debug_cfg(data_dir, tmp_path / "b", "train.steps=4", *extra), resume=True, progress=False)
+    assert load_state(out / "last.pt")["init_from_sha256"] == sha  # what the next best.safetensors will carry

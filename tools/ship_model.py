@@ -1,6 +1,7 @@
 """Ship a trained model: copy a run's best weights into the package and write its model card.
 
     python tools/ship_model.py runs/x3 srcnn-x3 --data ../shared/data [--status interim]
+    python tools/ship_model.py runs/x3-stage2 srcnn-x3 --previous <the stage-1 card>.json   # a second stage
 
 The card (src/srcnn/weights/<name>.json) records the data, config, steps, wall time, hardware, the exact
 training command, validation metrics (held-out training photos) and test-set metrics measured here, and the
@@ -49,6 +50,11 @@ def main() -> None:
     p.add_argument("--status", default="final", choices=["final", "interim"])
     p.add_argument("--summary", default="")
     p.add_argument("--hardware", default="", help="override the hardware line (e.g. a run that changed threads)")
+    p.add_argument("--previous", type=Path, default=None,
+                   help="card of the earlier stage this run continued from (its init_from): the new card lists "
+                        "every stage's commands and adds up their steps and wall time")
+    p.add_argument("--init-sha256", default="",
+                   help="sha256 of the run's init_from weights, for runs that predate its record in the metadata")
     a = p.parse_args()
     src = a.run / "best.safetensors"
     meta = read_metadata(src)
@@ -84,6 +90,24 @@ def main() -> None:
                     for ln in commands_file.read_text().splitlines() if "\t" in ln]
     else:
         commands = [f"srcnn train configs/{tcfg.get('name', a.run.name)}.toml  (resume: --resume)"]
+    init_from = meta.get("init_from") or (
+        {"path": cfg.get("model", {}).get("init_from"), "sha256": "unknown"}
+        if cfg.get("model", {}).get("init_from") else None)
+    if init_from and a.init_sha256:
+        init_from["sha256"] = a.init_sha256
+    this_stage = {"config": f"configs/{tcfg.get('name', a.run.name)}.toml", "steps": meta.get("steps"),
+                  "wall_time_s": meta.get("wall_time_s"), "commands": commands}
+    stages = [this_stage]
+    if a.previous:
+        prev = json.loads(a.previous.read_text())
+        stages = prev.get("stages") or [{"config": f"configs/{prev['train_config']['train']['name']}.toml",
+                                         "steps": prev.get("steps"), "wall_time_s": prev.get("wall_time_s"),
+                                         "commands": prev.get("commands", []), "sha256": prev.get("sha256")}]
+        stages = [*stages, this_stage]
+        commands = [f"stage {i + 1} ({st['config']}), {c}" for i, st in enumerate(stages) for c in st["commands"]]
+    steps = sum(st["steps"] or 0 for st in stages)
+    planned = sum((st["steps"] or 0) for st in stages[:-1]) + (tcfg.get("steps") or 0)
+    wall = sum(st["wall_time_s"] or 0 for st in stages) or None
     threads = tcfg.get("threads") or torch.get_num_threads()
     precision = "bf16 autocast forward, float32 weights" if tcfg.get("amp") else "float32"
     card = {
@@ -98,13 +122,15 @@ def main() -> None:
         "architecture": meta["config"],
         "degradation": meta.get("degradation"),
         "training_data": meta.get("data"),
-        "steps": meta.get("steps"),
-        "planned_steps": tcfg.get("steps"),
-        "wall_time_s": meta.get("wall_time_s"),
-        "wall_time": _hours(meta.get("wall_time_s")),
+        "steps": steps,
+        "planned_steps": planned,
+        "wall_time_s": wall,
+        "wall_time": _hours(wall),
         "hardware": a.hardware or f"{cpu_name()} (no GPU), {threads} thread(s), {precision}, "
                                   f"torch {torch.__version__}",
         "commands": commands,
+        **({"init_from": init_from} if init_from else {}),
+        **({"stages": stages} if len(stages) > 1 else {}),
         "validation": {"photos": "held-out training photos (never a test set)",
                        "psnr": meta.get("val_psnr"), "ssim": meta.get("val_ssim")},
         "metrics": metrics,

@@ -292,9 +292,11 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
     m = cfg.model
     model = SRCNN(m.channels, m.f1, m.f2, m.f3, m.n1, m.n2, m.residual)
     _init_model(model, m.init)
+    init_sha = ""  # the sha256 of the init_from file when the run started (the file may be re-shipped later)
     if m.init_from:
-        from .checkpoint import load_weights
+        from .checkpoint import load_weights, sha256_file
 
+        init_sha = sha256_file(m.init_from)
         start_model, _ = load_weights(m.init_from)
         if start_model.config != model.config:
             raise TrainError(f"model.init_from={m.init_from}: its shape {start_model.config} differs from [model]")
@@ -331,6 +333,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
         if ema is not None and st.get("ema") is not None:
             ema.load_state_dict(st["ema"])
         start, best, elapsed0 = int(st["step"]), float(st["best_psnr"]), float(st["elapsed_s"])
+        init_sha = st.get("init_from_sha256", "")  # runs saved before this record existed: unknown
 
     net: torch.nn.Module = model
     if distributed:
@@ -344,6 +347,8 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
                         "quality": cfg.data.quality},
         "data": data_info, "train_config": asdict(cfg),
     }
+    if m.init_from:
+        meta["init_from"] = {"path": m.init_from, "sha256": init_sha or "unknown"}
     writer = None
     history: list[dict] = []
     if rank == 0:
@@ -388,7 +393,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
     def snapshot(step: int, elapsed: float) -> None:
         state = {"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
                  "ema": ema.state_dict() if ema is not None else None, "best_psnr": best,
-                 "elapsed_s": elapsed, "config": to_toml(cfg)}
+                 "elapsed_s": elapsed, "config": to_toml(cfg), "init_from_sha256": init_sha}
         with _writing(out, state_path):  # the log first: a kill in between leaves no gap in log.csv
             _write_log(out / "log.csv", history)
             save_state(state_path, state)
