@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from srcnn.data import PhotoPatches, make_val_images, split_photos
+from srcnn.data import PhotoPatches, make_val_images, rescale_photos, split_photos
 from srcnn.degrade import Degradation, add_noise, bicubic_down_up, downscale, gaussian_blur, jpeg, modcrop
 from srcnn.metrics import psnr
 
@@ -111,3 +111,17 @@ def test_val_images_are_deterministic():
     a = make_val_images([("p", photo)], Degradation(scale=(2, 4), quality=(20, 40)), seed=1)
     b = make_val_images([("p", photo)], Degradation(scale=(2, 4), quality=(20, 40)), seed=1)
     assert torch.equal(a[0].input, b[0].input) and a[0].target_y.dtype == np.uint8
+
+
+def test_rescale_gives_each_photo_at_each_size_with_the_one_bicubic():
+    rng = np.random.default_rng(3)
+    photo = (rng.integers(0, 256, (90, 60)) / 255.0).astype(np.float32)
+    flat = np.full((40, 41), 128 / 255, dtype=np.float32)
+    out = rescale_photos([photo, flat], [1.0, 0.5])
+    assert [o.shape for o in out] == [(90, 60), (40, 41), (45, 30), (20, 20)]
+    assert out[0] is photo and out[2].dtype == np.float32
+    assert np.all(out[3] == np.float32(128 / 255))  # a flat photo stays flat (the kernel sums to 1)
+    ref = np.clip(np.rint(downscale(photo.astype(np.float64), 2) * 255), 0, 255) / 255  # the degradations' bicubic
+    assert np.abs(out[2] - ref).max() < 1e-6
+    ds = PhotoPatches(out, 16, Degradation(scale=3))
+    assert len(ds.photos) == 4  # the training stream draws from all four

@@ -175,7 +175,7 @@ def test_signal_saves_state_and_exits_cleanly(data_dir, tmp_path, sig):
 
 @pytest.mark.parametrize("override,needle", [
     ("model.f1=8", "odd"), ("data.scale=[2]", "[low, high]"), ("data.scale=0.5", "scale must be >= 1"),
-    ("data.quality=[40, 10]", "[low, high]"), ("data.quality=101", "0..100"),
+    ("data.quality=[40, 10]", "[low, high]"), ("data.quality=101", "0..100"), ("data.rescale=[1.0, 1.5]", "(0, 1]"),
 ])
 def test_bad_values_are_one_line_errors(override, needle, capsys):
     assert main(["train", str(CONFIGS / "debug.toml"), override]) == 2

@@ -55,6 +55,7 @@ class DataSection:
     blur: float | list[float] = 0.0
     noise: float | list[float] = 0.0
     quality: int | list[int] = 0  # JPEG quality, 0 = none; a number or [low, high]
+    rescale: list[float] = field(default_factory=list)  # e.g. [1.0, 0.8, 0.6]: train on each photo at each size
 
 
 @dataclass
@@ -179,6 +180,7 @@ def _validate(cfg: Config, source: str) -> None:
         (lo >= 1, "data.scale must be >= 1"),
         (all(0 <= q <= 100 for q in (d.quality if isinstance(d.quality, list) else [d.quality])),
          "data.quality must be in 0..100 (0 = no JPEG)"),
+        (all(0 < f <= 1 for f in d.rescale), "data.rescale factors must be in (0, 1], e.g. [1.0, 0.8, 0.6]"),
     ]
     for ok, msg in checks:
         if not ok:

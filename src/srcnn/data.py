@@ -28,6 +28,7 @@ __all__ = [
     "list_images",
     "load_photo",
     "split_photos",
+    "rescale_photos",
     "PhotoPatches",
     "PairTiles",
     "ValImage",
@@ -68,6 +69,27 @@ def split_photos(paths: Sequence[Path], val_count: int) -> tuple[list[Path], lis
     val = sorted(ranked[:val_count])
     train = sorted(ranked[val_count:])
     return train, val
+
+
+def rescale_photos(photos: Sequence[np.ndarray], factors: Sequence[float]) -> list[np.ndarray]:
+    """Each photo at each factor in (0, 1] (MATLAB bicubic, antialiased, rounded to 8-bit levels); float32 [0, 1].
+
+    Scale augmentation (Kim et al., VDSR, CVPR 2016): a downscaled photo packs more detail per pixel, so a small
+    training set shows the network more of the fine textures that test photos have. Factor 1 keeps the photo.
+    """
+    from .resize import imresize
+
+    out: list[np.ndarray] = []
+    for f in factors:
+        for ph in photos:
+            if f == 1:
+                out.append(ph)
+                continue
+            size = (max(1, round(ph.shape[0] * f)), max(1, round(ph.shape[1] * f)))
+            chw = ph[None] if ph.ndim == 2 else ph.transpose(2, 0, 1)
+            small = quantize(np.asarray(imresize(chw.astype(np.float64), size=size)), 8).astype(np.float32) / 255.0
+            out.append(small[0] if ph.ndim == 2 else small.transpose(1, 2, 0))
+    return out
 
 
 def _augment(arrays: list[np.ndarray], k: int, flip: bool) -> list[np.ndarray]:

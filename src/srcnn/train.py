@@ -30,7 +30,16 @@ from torch.utils.data import DataLoader
 
 from .checkpoint import atomic_write, load_state, save_state, save_weights
 from .config import Config, to_toml
-from .data import PairTiles, PhotoPatches, ValImage, list_images, load_photo, make_val_images, split_photos
+from .data import (
+    PairTiles,
+    PhotoPatches,
+    ValImage,
+    list_images,
+    load_photo,
+    make_val_images,
+    rescale_photos,
+    split_photos,
+)
 from .degrade import Degradation
 from .device import DeviceError, resolve_device
 from .images import quantize
@@ -91,6 +100,8 @@ def _data(cfg: Config, rank: int) -> tuple[torch.utils.data.Dataset, list[ValIma
         raise TrainError(f"need more than data.val_count={d.val_count} photos, found {len(paths)}")
     train_paths, val_paths = split_photos(paths, d.val_count)
     photos = [load_photo(p, d.color) for p in train_paths]
+    if d.rescale:
+        photos = rescale_photos(photos, d.rescale)
     deg = _degradation(cfg)
     ds = PhotoPatches(photos, d.patch, deg, seed=cfg.train.seed, augment=d.augment)
     val: list[ValImage] = []
