@@ -95,8 +95,13 @@ def main() -> None:
         if cfg.get("model", {}).get("init_from") else None)
     if init_from and a.init_sha256:
         init_from["sha256"] = a.init_sha256
+    run_wall = meta.get("wall_time_s")  # at the best step; the whole run's wall time is the log's last row
+    log = a.run / "log.csv"
+    if log.exists():
+        rows = [ln.split(",") for ln in log.read_text().splitlines()[1:] if ln.strip()]
+        run_wall = float(rows[-1][1]) if rows else run_wall
     this_stage = {"config": f"configs/{tcfg.get('name', a.run.name)}.toml", "steps": meta.get("steps"),
-                  "wall_time_s": meta.get("wall_time_s"), "commands": commands}
+                  "wall_time_s": run_wall, "commands": commands}
     stages = [this_stage]
     if a.previous:
         prev = json.loads(a.previous.read_text())
