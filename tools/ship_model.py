@@ -108,6 +108,7 @@ def main() -> None:
         stages = prev.get("stages") or [{"config": f"configs/{prev['train_config']['train']['name']}.toml",
                                          "steps": prev.get("steps"), "wall_time_s": prev.get("wall_time_s"),
                                          "commands": prev.get("commands", []), "sha256": prev.get("sha256")}]
+        stages[-1] = {**stages[-1], "sha256": stages[-1].get("sha256") or prev.get("sha256")}
         stages = [*stages, this_stage]
         commands = [f"stage {i + 1} ({st['config']}), {c}" for i, st in enumerate(stages) for c in st["commands"]]
     steps = sum(st["steps"] or 0 for st in stages)
@@ -115,6 +116,7 @@ def main() -> None:
     wall = sum(st["wall_time_s"] or 0 for st in stages) or None
     threads = tcfg.get("threads") or torch.get_num_threads()
     precision = "bf16 autocast forward, float32 weights" if tcfg.get("amp") else "float32"
+    this_stage["sha256"] = sha256_file(dst)
     card = {
         "name": a.name,
         "file": dst.name,
