@@ -148,8 +148,10 @@ def test_training_on_the_seed_pair_format(tmp_path):
     assert (out / "best.safetensors").exists()
 
 
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
-def test_signal_saves_state_and_exits_cleanly(data_dir, tmp_path, sig):
+@pytest.mark.parametrize("sig,group", [("SIGINT", False), ("SIGTERM", False), ("SIGTERM", True)])
+def test_signal_saves_state_and_exits_cleanly(data_dir, tmp_path, sig, group):
+    """group: the signal reaches the DataLoader worker too (`pkill -f`, `kill -- -PGID`), not only the trainer."""
+    import os
     import signal
     import subprocess
     import sys
@@ -158,12 +160,20 @@ def test_signal_saves_state_and_exits_cleanly(data_dir, tmp_path, sig):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "srcnn", "train", str(CONFIGS / "debug.toml"), f'data.root="{data_dir}"',
            "train.steps=1000000", "train.ckpt_every_s=0.5", "train.val_every=1000000", "train.log_every=1",
-           "--out", str(out), "--quiet"]
+           *(["data.workers=1", "data.blur=[0.0, 1.0]"] if group else []), "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "last.pt").exists() and time.time() < deadline:
         time.sleep(0.2)
-    proc.send_signal(getattr(signal, sig))
+    if group:  # the worker first (the order pkill may use), then the trainer
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert children, "no DataLoader worker"
+        for pid in children:
+            os.kill(int(pid), getattr(signal, sig))
+        time.sleep(1.0)
+        proc.send_signal(getattr(signal, sig))
+    else:
+        proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "--resume" in err

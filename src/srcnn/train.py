@@ -149,8 +149,11 @@ class _Batches:
             yield list(range(base, base + self.local))
 
 
-def _ignore_sigint(_: int) -> None:
+def _ignore_stop_signals(_: int) -> None:
+    """In a DataLoader worker: leave Ctrl-C and SIGTERM sent to the whole group (pkill -f) to the trainer,
+    which saves its state and then shuts the workers down; a worker that died first would crash the run."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _init_model(model: SRCNN, scheme: str) -> None:
@@ -395,7 +398,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
         dataset,
         batch_sampler=_Batches(start, cfg.train.steps, cfg.data.batch, rank, world),
         num_workers=cfg.data.workers,
-        worker_init_fn=_ignore_sigint if cfg.data.workers else None,
+        worker_init_fn=_ignore_stop_signals if cfg.data.workers else None,
         persistent_workers=False,
         prefetch_factor=4 if cfg.data.workers else None,
     )
