@@ -171,9 +171,7 @@ def test_signal_saves_state_and_exits_cleanly(data_dir, tmp_path, sig, group):
         for pid in children:
             os.kill(int(pid), getattr(signal, sig))
         time.sleep(1.0)
-        proc.send_signal(getattr(signal, sig))
-    else:
-        proc.send_signal(getattr(signal, sig))
+    proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "--resume" in err

@@ -11,6 +11,7 @@ sha256 of the weights file, which `srcnn.load_model` checks at every load.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import platform
 import shutil
@@ -96,10 +97,10 @@ def main() -> None:
     if init_from and a.init_sha256:
         init_from["sha256"] = a.init_sha256
     run_wall = meta.get("wall_time_s")  # at the best step; the whole run's wall time is the log's last row
-    log = a.run / "log.csv"
-    if log.exists():
-        rows = [ln.split(",") for ln in log.read_text().splitlines()[1:] if ln.strip()]
-        run_wall = float(rows[-1][1]) if rows else run_wall
+    if (a.run / "log.csv").exists():
+        with open(a.run / "log.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        run_wall = float(rows[-1]["elapsed_s"]) if rows else run_wall
     this_stage = {"config": f"configs/{tcfg.get('name', a.run.name)}.toml", "steps": meta.get("steps"),
                   "wall_time_s": run_wall, "commands": commands}
     stages = [this_stage]
@@ -120,7 +121,7 @@ def main() -> None:
     card = {
         "name": a.name,
         "file": dst.name,
-        "sha256": sha256_file(dst),
+        "sha256": this_stage["sha256"],
         "status": a.status,
         "task": task,
         "scale": scale,
