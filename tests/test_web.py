@@ -143,10 +143,17 @@ def test_page_is_self_contained(client: TestClient) -> None:
     assert client.get("/static/style.css").headers["content-type"].startswith("text/css")
 
 
-def test_docs_and_openapi(client: TestClient) -> None:
+def test_docs_work_offline_and_openapi(client: TestClient) -> None:
     r = client.get("/docs")
     assert r.status_code == 200 and "swagger" in r.text.lower()
-    assert "'unsafe-inline'" in r.headers["content-security-policy"]  # only /docs is relaxed
+    csp = r.headers["content-security-policy"]
+    assert "'unsafe-inline'" in csp and "https:" not in csp  # only /docs is relaxed, and only for inline code
+    assert "https://" not in r.text and "http://" not in r.text  # nothing from a CDN: /docs works offline
+    assets = re.findall(r'(?:src|href)="(/docs-static/[^"]+)"', r.text)
+    assert {a.rsplit(".", 1)[-1] for a in assets} >= {"js", "css"}
+    for asset in assets:
+        got = client.get(asset)
+        assert got.status_code == 200 and len(got.content) > 1000, asset
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/api/enhance"]["post"]["requestBody"]["content"]
     assert "file" in body["multipart/form-data"]["schema"]["properties"]

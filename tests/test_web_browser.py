@@ -134,3 +134,31 @@ def test_upload_compare_download(server: str, tmp_path: Path) -> None:
             browser.close()
     assert not problems, problems  # CSP violations and script errors show up as console errors
     assert (tmp_path / "result.png").stat().st_size > 10_000
+
+
+def test_api_docs_render_offline(server: str) -> None:
+    """/docs shows every endpoint with no network beyond this server and no CSP or script error."""
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    outside: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.route(
+                "**/*",
+                lambda route: route.continue_()
+                if route.request.url.startswith(server)
+                else (outside.append(route.request.url), route.abort()),
+            )
+            page.set_default_timeout(60_000)
+            page.goto(server + "/docs")
+            page.wait_for_selector("[data-path='/api/enhance']")
+            assert page.locator(".opblock").count() >= 4  # enhance, models, healthz, ...
+        finally:
+            browser.close()
+    assert not outside, outside  # offline: nothing from a CDN
+    assert not problems, problems

@@ -29,6 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import MutableHeaders
@@ -60,11 +61,11 @@ CSP = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
-# Swagger UI (/docs) loads its script and CSS from a CDN and boots with an inline script: only that page gets this.
+# Swagger UI (/docs) is served from this server (fastapi-offline bundles it: no CDN, works offline), but it boots
+# with an inline script and sets inline styles: only that page gets this.
 DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; style-src 'self' 'unsafe-inline' "
-    "https://cdn.jsdelivr.net; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'self'; img-src 'self' data:; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 _DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect"})
 _SECURITY_HEADERS = {
@@ -703,12 +704,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         yield
         state.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="srcnn serve",
         summary="Restore detail in photos with SRCNN.",
         version=_version(),
         docs_url="/docs",
         redoc_url=None,
+        static_url="/docs-static",
         lifespan=lifespan,
     )
     app.state.srcnn = state
