@@ -486,8 +486,11 @@ def test_sigint_mid_folder_keeps_finished_outputs_and_rerun_continues(tmp_path, 
     """Ctrl-C while a folder is processed: exit 130, every output present is complete, a rerun skips them."""
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
-    for k in range(30):
-        Image.fromarray(smooth_image(200, 280, seed=k)).save(src / f"p{k:02d}.png")
+    # Photos big enough (~0.3 s each here) that the interrupt lands mid-folder even when this process is slow to poll
+    # (with 30 photos of 200x280 the child once finished all of them before the signal came).
+    n = 12
+    for k in range(n):
+        Image.fromarray(smooth_image(360, 480, seed=k)).save(src / f"p{k:02d}.png")
     before = _snapshot(src)
     args = ["enhance", str(src), "-o", str(out), "-m", "bicubic", "-s", "2"]
     proc = subprocess.Popen([sys.executable, "-m", "srcnn", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -500,16 +503,16 @@ def test_sigint_mid_folder_keeps_finished_outputs_and_rerun_continues(tmp_path, 
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     done = sorted(out.iterdir())
-    assert 1 <= len(done) < 30, f"{len(done)} outputs: the interrupt came too late to test anything"
+    assert 1 <= len(done) < n, f"{len(done)} outputs: the interrupt came too late to test anything"
     assert temp_files(out) == []
-    assert all(read(p).pixels.shape[:2] == (400, 560) for p in done)  # complete files only
+    assert all(read(p).pixels.shape[:2] == (720, 960) for p in done)  # complete files only
     assert _snapshot(src) == before
     mtimes = {p.name: p.stat().st_mtime_ns for p in done}
 
     assert main(args) == 0  # the rerun
-    assert f"{30 - len(done)} enhanced, {len(done)} skipped" in capsys.readouterr().err
+    assert f"{n - len(done)} enhanced, {len(done)} skipped" in capsys.readouterr().err
     assert {p.name: p.stat().st_mtime_ns for p in done} == mtimes  # finished work is not redone
-    assert len(list(out.iterdir())) == 30 and temp_files(out) == []
+    assert len(list(out.iterdir())) == n and temp_files(out) == []
 
     assert main([*args, "--force", "--quiet"]) == 0
     assert all(p.stat().st_mtime_ns != mtimes[p.name] for p in done)  # --force redoes them
