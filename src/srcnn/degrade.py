@@ -139,11 +139,19 @@ class Degradation:
             quality = int(self.quality)
         return {"scale": scale, "blur": _draw(self.blur, rng), "noise": _draw(self.noise, rng), "quality": quality}
 
-    def apply(self, image: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
-        """Degrade one float image with the drawn ``params``; same shape and dtype out, values in [0, 1]."""
+    def apply(self, image: np.ndarray, params: dict, rng: np.random.Generator, upsample: bool = True) -> np.ndarray:
+        """Degrade one float image with the drawn ``params``; values in [0, 1], same dtype.
+
+        ``upsample`` True: the same shape out (bicubic down and back up, the input of a pre-upsampling network).
+        False: the low-resolution image itself, (ceil(H / s), ceil(W / s)[, 3]), the input of a network that
+        upsamples at its end (noise and JPEG then act on the small image, as on a real camera's output).
+        """
         out = gaussian_blur(image, params["blur"]) if params["blur"] > 0 else image
         if params["scale"] != 1:
-            out = bicubic_down_up(out, params["scale"])
+            if upsample:
+                out = bicubic_down_up(out, params["scale"])
+            else:
+                out = np.clip(downscale(out, params["scale"]), 0.0, 1.0).astype(image.dtype, copy=False)
         if params["noise"] > 0:
             out = add_noise(out, params["noise"], rng)
         if params["quality"] > 0:
