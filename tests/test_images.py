@@ -663,3 +663,132 @@ def test_picture_rejects_bad_arrays() -> None:
     with pytest.raises(ValueError):
         Picture(np.zeros((2, 2, 3), dtype=np.uint8), alpha=np.zeros((2, 2), dtype=np.uint16))
     assert Picture(np.zeros((2, 3), dtype=np.uint8)).pixels.shape == (2, 3, 1)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reliability round 2: one list of readable formats, formats kept as promised, odd files named directly
+
+
+def test_one_list_of_readable_extensions_covers_every_format_read_opens(tmp_path: Path) -> None:
+    """Folder scans (CLI, data.list_images, prepare) take what read() takes: GIF, TGA, PPM, ICO, JPEG 2000, ..."""
+    from PIL import features
+
+    import srcnn.data
+    from srcnn.images import INPUT_EXTENSIONS, OUTPUT_EXTENSIONS
+
+    assert srcnn.data.IMAGE_EXTENSIONS is INPUT_EXTENSIONS
+    assert set(OUTPUT_EXTENSIONS) <= set(INPUT_EXTENSIONS)
+    img = Image.fromarray(rgb8(6, 8))
+    made = {".gif": "GIF", ".tga": "TGA", ".ppm": "PPM", ".pgm": "PPM", ".ico": "ICO", ".pcx": "PCX",
+            ".sgi": "SGI", ".dib": "DIB", ".jp2": "JPEG2000", ".qoi": "QOI"}
+    if features.check("avif"):
+        made[".avif"] = "AVIF"
+    for ext, fmt in made.items():
+        assert ext in INPUT_EXTENSIONS, ext
+        path = tmp_path / f"x{ext}"
+        (img.convert("L") if ext == ".pgm" else img).save(path, fmt)
+        assert read(path).pixels.shape[:2] == (6, 8), ext
+    assert ".psd" in INPUT_EXTENSIONS and ".pdf" not in INPUT_EXTENSIONS and ".eps" not in INPUT_EXTENSIONS
+
+
+def _ico_128_bmp() -> bytes:
+    """A valid 128x128 32-bit ICO stored as BMP: its directory happens to look like a TGA header."""
+    buf = io.BytesIO()
+    Image.fromarray(np.dstack([rgb8(128, 128), np.full((128, 128), 200, np.uint8)])).save(
+        buf, "ICO", sizes=[(128, 128)], bitmap_format="bmp")
+    return buf.getvalue()
+
+
+def test_a_valid_ico_is_not_misread_as_tga(tmp_path: Path) -> None:
+    path = tmp_path / "icon.ico"
+    path.write_bytes(_ico_128_bmp())
+    pic = read(path)
+    assert pic.format == "ICO" and pic.pixels.shape == (128, 128, 3) and pic.alpha is not None
+    assert np.all(pic.alpha == 200)
+
+
+def premultiplied_tiff16(pixels: np.ndarray, alpha: np.ndarray) -> bytes:
+    """A 16-bit RGBA TIFF with associated (premultiplied) alpha, ExtraSamples = 1, as Photoshop or libvips write."""
+    from srcnn.images import _tiff16
+
+    stored = np.rint(pixels.astype(np.float64) * alpha[:, :, None] / 65535).astype(np.uint16)
+    data = _tiff16(stored, alpha, None)
+    at = data.index(struct.pack("<HHI", 338, 3, 1))  # ExtraSamples: 2 (unassociated) -> 1 (associated)
+    return data[: at + 8] + struct.pack("<H", 1) + data[at + 10 :]
+
+
+def test_16bit_premultiplied_rgba_tiff_is_read_and_written_at_16_bits(tmp_path: Path) -> None:
+    pixels = rgb16(6, 10)
+    alpha = np.tile(np.array([65535, 65535, 40000, 20000, 0], np.uint16), (6, 2))
+    path = tmp_path / "assoc.tif"
+    path.write_bytes(premultiplied_tiff16(pixels, alpha))
+    pic = read(path)
+    assert pic.bits == 16 and np.array_equal(pic.alpha, alpha)
+    seen = alpha >= 20000
+    assert np.abs(pic.pixels.astype(int) - pixels)[seen].max() <= 4  # straight colour again, to 16-bit precision
+    assert np.all(pic.pixels[alpha == 0] == 0)
+    write(tmp_path / "out.tif", pic)
+    again = read(tmp_path / "out.tif")
+    assert again.bits == 16 and np.array_equal(again.pixels, pic.pixels) and np.array_equal(again.alpha, alpha)
+
+
+@pytest.mark.parametrize("key", [0, 1])
+def test_1bit_png_with_a_transparency_key_keeps_it(tmp_path: Path, key: int) -> None:
+    bits = (np.add.outer(np.arange(40), np.arange(50)) % 3 == 0)
+    path = tmp_path / "bw.png"
+    Image.fromarray(bits).convert("1").save(path, transparency=key)
+    pic = read(path)
+    assert pic.alpha is not None
+    assert np.array_equal(pic.alpha == 0, bits == bool(key))  # the key's pixels are transparent, the rest opaque
+    write(tmp_path / "out.png", pic)
+    assert np.array_equal(read(tmp_path / "out.png").alpha, pic.alpha)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_a_fifo_or_device_is_refused_for_what_it_is(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageError) as excinfo:
+        read(fifo)  # never opened: opening a FIFO for reading would wait for a writer
+    assert_user_error(excinfo, fifo, "named pipe")
+    assert "empty" not in str(excinfo.value)
+    if Path("/dev/null").exists():
+        with pytest.raises(ImageError) as excinfo:
+            read("/dev/null")
+        assert_user_error(excinfo, "/dev/null", "is a device")
+
+
+@pytest.mark.parametrize("length", [238, 245, 255])
+def test_output_names_up_to_255_bytes_are_written(tmp_path: Path, length: int) -> None:
+    """The temporary name (.NAME.tmp-XXXXXXXXXXXX) is cut short instead of going over the 255-byte limit."""
+    for stem_char in ("a", "\u00e9"):  # 1 and 2 bytes per character in UTF-8
+        stem = stem_char * ((length - 4) // len(stem_char.encode()))
+        name = stem + "x" * (length - 4 - len(stem.encode())) + ".png"
+        assert len(name.encode()) == length
+        write(tmp_path / name, Picture(rgb8()))
+        assert np.array_equal(read(tmp_path / name).pixels, rgb8())
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+        (tmp_path / name).unlink()
+
+
+def tiff_with_short_strip() -> bytes:
+    """A deflate TIFF whose StripByteCounts claims more than the file holds: libtiff complains on stderr."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb8(6, 8)).save(buf, "TIFF", compression="tiff_adobe_deflate")
+    data = bytearray(buf.getvalue())
+    (ifd,) = struct.unpack("<I", data[4:8])
+    for i in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+        at = ifd + 2 + 12 * i
+        if struct.unpack("<H", data[at : at + 2])[0] == 279:
+            data[at + 8 : at + 12] = struct.pack("<I", struct.unpack("<I", data[at + 8 : at + 12])[0] + 1000)
+    return bytes(data)
+
+
+def test_libtiff_messages_go_into_the_one_line_error_not_onto_stderr(tmp_path: Path, capfd) -> None:
+    path = tmp_path / "short.tif"
+    path.write_bytes(tiff_with_short_strip())
+    with pytest.raises(ImageError) as excinfo:
+        read(path)
+    assert_user_error(excinfo, path, "corrupt", "tifffillstrip")
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from .color import rgb_to_gray_uint8
 from .degrade import Degradation, modcrop
-from .images import quantize, read, to_8bit
+from .images import INPUT_EXTENSIONS, quantize, read, to_8bit
 from .metrics import to_y_uint8
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "make_val_images",
 ]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = INPUT_EXTENSIONS  # the one list of what images.read opens, kept in srcnn.images
 
 
 def list_images(folders: Sequence[str | Path], recursive: bool = True) -> list[Path]:

@@ -46,15 +46,17 @@ import io
 import os
 import secrets
 import shutil
+import stat
 import struct
 import sys
+import tempfile
 import threading
 import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
@@ -71,6 +73,8 @@ __all__ = [
     "from_pil",
     "format_for_path",
     "OUTPUT_EXTENSIONS",
+    "INPUT_EXTENSIONS",
+    "INPUT_FORMAT_NAMES",
 ]
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -94,11 +98,49 @@ _FORMAT_ALIASES = {
     "WEBP": "WEBP",
 }
 
-# Formats read() will try (Pillow names; JPEG covers MPO). Deliberately excludes EPS/PDF (Ghostscript) and exotica.
-_INPUT_FORMATS = (
-    "PNG", "JPEG", "WEBP", "TIFF", "BMP", "DIB", "GIF", "PPM", "TGA", "ICO", "JPEG2000", "AVIF", "QOI",
-    "PCX", "SGI", "PSD",
-)  # fmt: skip
+# The one list of what read() opens: Pillow format name -> the file extensions a folder scan picks up (the CLI's
+# folder mode, data.list_images, prepare). Deliberately excludes EPS/PDF (Ghostscript) and exotica. Order matters:
+# Image.open tries them in turn, and TGA has no signature, so it comes last (it would claim some ICO files).
+_READABLE: dict[str, tuple[str, ...]] = {
+    "PNG": (".png", ".apng"),
+    "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif", ".mpo"),  # JPEG covers MPO
+    "WEBP": (".webp",),
+    "TIFF": (".tif", ".tiff"),
+    "BMP": (".bmp",),
+    "DIB": (".dib",),
+    "GIF": (".gif",),
+    "PPM": (".ppm", ".pgm", ".pbm", ".pnm", ".pfm"),
+    "ICO": (".ico",),
+    "JPEG2000": (".jp2", ".j2k", ".jpc", ".jpf", ".jpx", ".j2c"),
+    "AVIF": (".avif", ".avifs"),
+    "QOI": (".qoi",),
+    "PCX": (".pcx",),
+    "SGI": (".sgi", ".rgb", ".rgba", ".bw"),
+    "PSD": (".psd",),
+    "TGA": (".tga", ".icb", ".vda", ".vst"),
+}
+# Formats that need an optional part of Pillow (Pillow's feature name); without it they are not offered.
+_FEATURE = {"WEBP": "webp", "AVIF": "avif", "JPEG2000": "jpg_2000"}
+
+
+def _pillow_has(feature: str) -> bool:
+    from PIL import features
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an older Pillow warns about a feature it does not know (e.g. avif)
+        try:
+            return bool(features.check(feature))
+        except (ValueError, ImportError, OSError):
+            return False
+
+
+_INPUT_FORMATS: tuple[str, ...] = tuple(f for f in _READABLE if f not in _FEATURE or _pillow_has(_FEATURE[f]))
+# Every extension read() takes in this installation, sorted (lower case, with the dot).
+INPUT_EXTENSIONS: tuple[str, ...] = tuple(sorted(e for f in _INPUT_FORMATS for e in _READABLE[f]))
+# The formats in words, for messages ("supported: ...").
+INPUT_FORMAT_NAMES = ", ".join(
+    {"JPEG2000": "JPEG 2000", "WEBP": "WebP"}.get(f, f) for f in _INPUT_FORMATS if f != "DIB"
+)
 
 _ORIENTATION = 0x0112
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
@@ -251,7 +293,7 @@ def read(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"{name}: image too large to decode safely ({_one_line(e)})") from e
     except _DECODE_ERRORS as e:
-        reason = _one_line(e) or type(e).__name__
+        reason = "; ".join(_one_line(t) for t in [str(e) or type(e).__name__, *getattr(e, "__notes__", [])])
         if "truncated" in reason:
             raise ImageError(f"{name}: file is truncated (incomplete download or copy?)") from e
         raise ImageError(f"{name}: cannot decode the image, the file is corrupt or unsupported ({reason})") from e
@@ -286,8 +328,12 @@ def _source(path: object) -> tuple[str, object]:
         raise ImageError(f"{name}: no such file") from e
     except OSError as e:
         raise ImageError(f"{name}: cannot read ({_one_line(e.strerror or e)})") from e
-    if p.is_dir():
+    if stat.S_ISDIR(st.st_mode):
         raise ImageError(f"{name}: is a directory, not an image file")
+    if not stat.S_ISREG(st.st_mode):  # never opened: a FIFO would block, a device would stream forever
+        what = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file")
+        raise ImageError(f"{name}: is {what}, not an image file (give a saved image file)")
     if st.st_size == 0:
         raise ImageError(f"{name}: empty file (0 bytes)")
     return name, p
@@ -320,14 +366,90 @@ def _decode(source: object, name: str, max_pixels: int | None) -> Picture:
                 "(use --max-pixels to raise it)"
             )
         split = _split16_plan(img)
-        img.load()
+        premultiplied = split is not None and _tile_rawmode(img.tile[0]).startswith("RGBa")  # type: ignore[union-attr]
+        if premultiplied:  # decode the stored (premultiplied) 16-bit values as they are; divided out below
+            img.tile = [_with_rawmode(t, "RGBA" + _tile_rawmode(t)[4:]) for t in img.tile]  # type: ignore[operator]
+        _load(img)
         deep = None
         if split is not None:
             try:
                 deep = _decode16(img, source, split)
             except _DECODE_ERRORS as e:  # pragma: no cover - depends on Pillow internals
                 warnings.warn(f"{name}: 16-bit colour read as 8 bits ({_one_line(e)})", stacklevel=3)
+                if premultiplied:
+                    with _open(source) as again:
+                        _load(again)
+                        return _picture(again, name)
+            if deep is not None and premultiplied:
+                deep = (_unpremultiply(*deep), deep[1])
         return _picture(img, name, deep)
+
+
+def _load(img: Image.Image) -> None:
+    """img.load(), with what C decoders (libtiff) print on file descriptor 2 kept off the terminal and the log.
+
+    Their lines become a note on the exception when decoding fails (the reason in the one-line ImageError) and
+    are dropped when it succeeds, as Pillow's own warnings are. Runs under _PILLOW_LIMIT_LOCK (one at a time).
+    """
+    with _fd2_captured() as failures:
+        try:
+            img.load()
+        except BaseException as e:
+            failures.append(e)  # gets the C decoder's first line as a note on the way out
+            raise
+
+
+_FD2_FILE: list[Any] = []
+
+
+@contextlib.contextmanager
+def _fd2_captured() -> Iterator[list[BaseException]]:
+    """Send file descriptor 2 to a temporary file meanwhile; on exit, restore it and note or drop the lines."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no fd 2 (pythonw), or a closed stderr: nothing to keep quiet
+        yield []
+        return
+    if not _FD2_FILE:
+        _FD2_FILE.append(tempfile.TemporaryFile())
+    f = _FD2_FILE[0]
+    f.seek(0)
+    f.truncate()
+    failures: list[BaseException] = []
+    os.dup2(f.fileno(), 2)
+    try:
+        yield failures
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        f.seek(0)
+        text = f.read(1 << 20).decode("utf-8", "replace")
+        c_lines = [line.strip() for line in text.splitlines() if line.strip()]
+        # libtiff's handlers end each message with "."; anything else written meanwhile (another thread) goes on
+        passing = [line for line in c_lines if not line.endswith(".")]
+        if passing:
+            with contextlib.suppress(OSError):
+                os.write(2, ("\n".join(passing) + "\n").encode())
+        quiet = [line for line in c_lines if line.endswith(".")]
+        if failures and quiet:
+            more = f" (+{len(quiet) - 1} more)" if len(quiet) > 1 else ""
+            failures[0].add_note(f"{quiet[0].rstrip('.')[:200]}{more}")
+
+
+def _with_rawmode(tile: Any, rawmode: str) -> Any:
+    args = rawmode if isinstance(tile[3], str) else (rawmode, *tile[3][1:])
+    return tile._replace(args=args) if hasattr(tile, "_replace") else (*tile[:3], args)
+
+
+def _unpremultiply(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """16-bit colour stored multiplied by alpha (TIFF associated alpha) -> straight colour (0 where alpha is 0)."""
+    if alpha is None:
+        return pixels
+    a = alpha.astype(np.float64)[:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        straight = np.where(a > 0, pixels * 65535.0 / np.maximum(a, 1), 0)
+    return np.clip(np.rint(straight), 0, 65535).astype(np.uint16)
 
 
 def _swap_endian(rawmode: str) -> str:
@@ -337,7 +459,8 @@ def _swap_endian(rawmode: str) -> str:
 
 
 # Rawmodes with which Pillow reduces 16-bit colour PNG/TIFF to 8 bits (it has no 16-bit colour mode).
-_SPLIT16 = frozenset({"RGB;16B", "RGB;16L", "RGB;16N", "RGBA;16B", "RGBA;16L", "RGBA;16N", "LA;16B"})
+_SPLIT16 = frozenset({"RGB;16B", "RGB;16L", "RGB;16N", "RGBA;16B", "RGBA;16L", "RGBA;16N", "LA;16B",
+                      "RGBa;16B", "RGBa;16L", "RGBa;16N"})  # RGBa: premultiplied (TIFF associated alpha)
 
 
 def _tile_rawmode(tile: tuple) -> str | None:
@@ -359,9 +482,8 @@ def _split16_plan(img: ImageFile.ImageFile) -> list[tuple] | None:
         if rawmode not in _SPLIT16 or tile[0] not in ("zip", "raw", "libtiff"):
             return None
         # LA;16B: the 4-byte "RGBA" unpacker yields L-high, L-low, A-high, A-low in one pass.
-        other = "RGBA" if rawmode == "LA;16B" else _swap_endian(rawmode)
-        args = other if isinstance(tile[3], str) else (other, *tile[3][1:])
-        plan.append(tile._replace(args=args) if hasattr(tile, "_replace") else (*tile[:3], args))
+        other = "RGBA" if rawmode == "LA;16B" else _swap_endian(rawmode.replace("RGBa", "RGBA"))
+        plan.append(_with_rawmode(tile, other))
     return plan
 
 
@@ -369,7 +491,7 @@ def _decode16(img: ImageFile.ImageFile, source: object, plan: list[tuple]) -> tu
     """Full-depth (pixels HxWxC, alpha HxW) uint16 of a 16-bit colour image already loaded at 8 bits."""
     with _open(source) as other:
         other.tile = plan
-        other.load()
+        _load(other)
         low = np.asarray(other)
     high = np.asarray(img)
     if _tile_rawmode(plan[0]) == "RGBA":  # gray+alpha PNG: one pass gave all four bytes
@@ -421,7 +543,8 @@ def _arrays(img: Image.Image, name: str, icc: bytes | None) -> tuple[np.ndarray,
         pixels = rgb[:, :, :1] if gray else rgb[:, :, :3]
         return np.ascontiguousarray(pixels), (np.ascontiguousarray(rgb[:, :, 3]) if has_alpha else None), icc
     if mode == "1":
-        return np.asarray(img.convert("L"))[:, :, None], None, icc
+        pixels = np.asarray(img.convert("L"))[:, :, None]
+        return pixels, _key_alpha(pixels, key, 8), icc  # Pillow gives a 1-bit key as 0 or 255
     if mode in ("L", "RGB", "RGBX"):
         pixels = np.asarray(img.convert("RGB") if mode == "RGBX" else img)
         pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
@@ -780,7 +903,7 @@ def write(path: str | os.PathLike[str], picture: Picture, quality: int = 95, for
         raise ImageError(f"{path}: cannot write, folder {parent} does not exist")
     if path.is_dir():
         raise ImageError(f"{path}: is a directory")
-    tmp = parent / f".{path.name}.tmp-{secrets.token_hex(6)}"
+    tmp = parent / _temp_name(path.name)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
@@ -798,6 +921,18 @@ def write(path: str | os.PathLike[str], picture: Picture, quality: int = 95, for
             raise ImageError(f"{path}: cannot write ({_one_line(e.strerror or e)})") from e
         raise
     _fsync_dir(parent)
+
+
+_NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems alike
+
+
+def _temp_name(name: str) -> str:
+    """``.<name>.tmp-<random>``, the name cut short so that the whole stays within a file name's 255 bytes."""
+    tail = f".tmp-{secrets.token_hex(6)}"
+    room = _NAME_MAX - 1 - len(tail)
+    while len(os.fsencode(name)) > room:
+        name = name[: -max(1, (len(os.fsencode(name)) - room) // 4)]
+    return f".{name}{tail}"
 
 
 def _fsync_dir(folder: Path) -> None:
