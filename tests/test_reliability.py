@@ -518,11 +518,114 @@ def test_sigint_mid_folder_keeps_finished_outputs_and_rerun_continues(tmp_path, 
     assert all(p.stat().st_mtime_ns != mtimes[p.name] for p in done)  # --force redoes them
     assert _snapshot(src) == before
 
-def test_two_inputs_for_one_output_are_refused_before_any_work(tmp_path, capsys):
-    """a.png and a.bmp both map to a_srcnn.png: refused up front instead of one being silently 'skipped'."""
-    Image.fromarray(smooth_image(6, 8)).save(tmp_path / "a.png")
-    Image.fromarray(smooth_image(6, 8, seed=1)).save(tmp_path / "a.bmp")
-    assert main(["enhance", str(tmp_path), "-o", str(tmp_path / "out"), "-m", "bicubic"]) == 2
+
+# --------------------------------------------------------------------------------------------------------------
+# A folder run never stops because of one file, and takes every format read() takes
+
+
+def _err_lines_about(err: str, word: str) -> list[str]:
+    return [line for line in err_lines(err) if word in line]
+
+
+def test_two_inputs_for_one_output_get_distinct_names_and_the_run_goes_on(tmp_path, capsys):
+    """a.png and a.bmp both map to a_srcnn.png: each gets its own name (one line each), the rest is done, exit 1."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    Image.fromarray(smooth_image(6, 8)).save(src / "a.png")
+    Image.fromarray(smooth_image(6, 8, seed=1)).save(src / "a.bmp")
+    Image.fromarray(smooth_image(6, 8, seed=2)).save(src / "b.png")
+    args = ["enhance", str(src), "-o", str(out), "-m", "bicubic", "-s", "2"]
+    assert main(args) == 1
     err = capsys.readouterr().err
-    assert len(err_lines(err)) == 1 and "a.bmp" in err and "a.png" in err and "a_srcnn.png" in err
-    assert not (tmp_path / "out").exists()
+    assert "Traceback" not in err and "3 enhanced" in err and "0 failed" in err and "2 renamed" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a_bmp_srcnn.png", "a_png_srcnn.png", "b_srcnn.png"]
+    assert len(_err_lines_about(err, "renamed")) == 3  # one per input, and the summary
+    assert np.array_equal(read(out / "a_bmp_srcnn.png").pixels[::2, ::2].shape[:2], (6, 8))
+    assert not np.array_equal(read(out / "a_bmp_srcnn.png").pixels, read(out / "a_png_srcnn.png").pixels)
+    assert main(args) == 1  # a rerun finds the same names and skips them
+    assert "0 enhanced, 3 skipped" in capsys.readouterr().err
+
+
+def test_an_input_that_still_has_no_name_of_its_own_is_skipped_alone(tmp_path, capsys):
+    """a.png, a.bmp and a_png.png: a.png's distinct name a_png_srcnn.png is a_png.png's output; only a.png waits."""
+    for name, seed in (("a.png", 0), ("a.bmp", 1), ("a_png.png", 2), ("c.png", 3)):
+        Image.fromarray(smooth_image(6, 8, seed=seed)).save(tmp_path / name)
+    out = tmp_path / "out"
+    assert main(["enhance", str(tmp_path), "-o", str(out), "-m", "bicubic", "-s", "2"]) == 1
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["a_bmp_srcnn.png", "a_png_srcnn.png", "c_srcnn.png"]
+    skipped = _err_lines_about(err, "skipped")
+    assert len([line for line in skipped if line.startswith("srcnn: skipped")]) == 1 and "a.png" in skipped[0]
+    assert "3 enhanced" in err and "1 failed" in err
+
+
+def test_folder_mode_takes_every_format_read_takes(tmp_path, capsys):
+    """GIF, TGA, PPM, ICO, JPEG 2000, ... in a folder are enhanced as when named one by one; GIF/TGA out as PNG."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    img = Image.fromarray(smooth_image(6, 8))
+    for name, fmt in (("g.gif", "GIF"), ("t.tga", "TGA"), ("p.ppm", "PPM"), ("i.ico", "ICO"), ("j.jp2", "JPEG2000"),
+                      ("q.qoi", "QOI"), ("x.pcx", "PCX")):
+        img.save(src / name, fmt)
+    assert main(["enhance", str(src), "-o", str(out), "-m", "bicubic", "-s", "2", "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["g_srcnn.png", "i_srcnn.png", "j_srcnn.png", "p_srcnn.png",
+                                                     "q_srcnn.png", "t_srcnn.png", "x_srcnn.png"]
+    assert all(read(p).pixels.shape[:2] == (12, 16) for p in out.iterdir())
+    (tmp_path / "only").mkdir()
+    img.save(tmp_path / "only" / "a.gif")
+    assert main(["enhance", str(tmp_path / "only"), "-m", "bicubic", "--quiet"]) == 0  # not "no images found"
+    assert (tmp_path / "only" / "a_srcnn.png").exists()
+
+
+def test_outputs_inside_the_input_tree_are_never_enhanced_again(tmp_path, capsys):
+    """-o inside the input folder (--recursive): earlier outputs are not inputs, even after --ext changes."""
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    Image.fromarray(smooth_image(6, 8)).save(photos / "a.png")
+    Image.fromarray(smooth_image(6, 8, seed=1)).save(photos / "sub" / "b.gif")
+    out = photos / "out"
+    for ext in ("auto", "jpg", "tif"):
+        assert main(["enhance", str(photos), "-o", str(out), "-m", "bicubic", "--recursive", "--ext", ext,
+                     "--quiet"]) == 0
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert made == ["a_srcnn.jpg", "a_srcnn.png", "a_srcnn.tif", "sub/b_srcnn.jpg", "sub/b_srcnn.png",
+                    "sub/b_srcnn.tif"]
+    # outputs beside the inputs: an earlier output with another extension is not an input either
+    assert main(["enhance", str(photos / "sub"), "-m", "bicubic", "--quiet"]) == 0
+    assert main(["enhance", str(photos / "sub"), "-m", "bicubic", "--ext", "jpg", "--quiet"]) == 0
+    assert sorted(p.name for p in (photos / "sub").iterdir()) == ["b.gif", "b_srcnn.jpg", "b_srcnn.png"]
+
+
+@pytest.mark.parametrize("length", [238, 250, 255])
+def test_output_names_of_238_to_255_bytes_are_written(tmp_path, capsys, length):
+    stem = "p" * (length - len("_srcnn.png"))
+    Image.fromarray(smooth_image(6, 8)).save(tmp_path / f"{stem}.png")
+    assert main(["enhance", str(tmp_path), "-m", "bicubic", "--quiet"]) == 0, capsys.readouterr().err
+    assert len(f"{stem}_srcnn.png".encode()) == length and (tmp_path / f"{stem}_srcnn.png").exists()
+    assert temp_files(tmp_path) == []
+
+
+def test_libtiff_messages_never_reach_stderr_one_line_per_bad_file(tmp_path, capfd):
+    """A TIFF libtiff complains about: the one 'skipped' line names it (with libtiff's reason), nothing raw."""
+    from .test_images import tiff_with_short_strip
+
+    (tmp_path / "short.tif").write_bytes(tiff_with_short_strip())
+    Image.fromarray(smooth_image(6, 8)).save(tmp_path / "good.tif")
+    assert main(["enhance", str(tmp_path), "-m", "bicubic", "--quiet"]) == 1
+    out, err = capfd.readouterr()
+    assert err_lines(err) == [err_lines(err)[0], "srcnn: 1 enhanced, 0 skipped (output exists; --force to redo), "
+                              "1 failed"], err
+    assert err_lines(err)[0].startswith(f"srcnn: skipped {tmp_path / 'short.tif'}: ") and "TIFFFillStrip" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_a_fifo_named_directly_is_refused_for_what_it_is(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe.png")
+    Image.fromarray(smooth_image(6, 8)).save(tmp_path / "a.png")
+    assert main(["enhance", str(tmp_path / "pipe.png"), str(tmp_path / "a.png"), "-m", "bicubic", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err_lines(err)[0] == f"srcnn: skipped {tmp_path / 'pipe.png'}: is a named pipe (FIFO), not an image " \
+        "file (give a saved image file)"
+    assert "empty" not in err and (tmp_path / "a_srcnn.png").exists()
+    assert main(["enhance", "/dev/null", "-o", str(tmp_path / "n.png"), "-m", "bicubic"]) == 1
+    assert "/dev/null: is a device" in capsys.readouterr().err

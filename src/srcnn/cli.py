@@ -9,6 +9,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -98,33 +99,50 @@ _positive = int_in(1)
 _enhance_scale = float_in(1, MAX_ENHANCE_SCALE)
 
 
-def _plan_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]] | str:
-    """(input, output) pairs for `srcnn enhance`, or an error message."""
-    from .data import IMAGE_EXTENSIONS
+@dataclass
+class _Plan:
+    """What `srcnn enhance` will do: (input, output) pairs, and one line for each renamed or refused input."""
+
+    pairs: list[tuple[Path, Path]] = field(default_factory=list)
+    renamed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` is ``folder`` or lies under it (both resolved)."""
+    return path == folder or path.is_relative_to(folder)
+
+
+def _plan_outputs(args: argparse.Namespace) -> _Plan | str:
+    """The plan for `srcnn enhance`, or an error message that stops the whole run (bad arguments)."""
+    from .images import INPUT_EXTENSIONS, OUTPUT_EXTENSIONS
 
     single_file = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
+    out_arg = Path(args.output) if args.output else None
+    out_tree = out_arg.resolve() if out_arg is not None else None
     roots: list[tuple[Path, Path, bool]] = []  # (file, path relative to its root, found in a folder)
     for raw in args.inputs:
         p = Path(raw)
         if p.is_dir():
+            top = p.resolve()
+            # -o inside this folder: what lies there is earlier output, never input (else *_srcnn_srcnn)
+            skip = out_tree if out_tree is not None and out_tree != top and _inside(out_tree, top) else None
             it = p.rglob("*") if args.recursive else p.glob("*")
-            files = sorted(f for f in it if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-                           and not f.name.startswith("."))
+            files = sorted(f for f in it if f.is_file() and f.suffix.lower() in INPUT_EXTENSIONS
+                           and not f.name.startswith(".")
+                           and not (skip is not None and _inside(f.parent.resolve(), skip)))
             roots.extend((f, f.relative_to(p), True) for f in files)
         elif p.exists():
             roots.append((p, Path(p.name), False))
         else:
             return f"{raw}: no such file or folder"
-    out_arg = Path(args.output) if args.output else None
     pairs = []
     listed = []
     for f, rel, in_folder in roots:
-        ext = _EXT.get(args.ext, f.suffix.lower()) if args.ext != "auto" else f.suffix.lower()
-        if ext not in IMAGE_EXTENSIONS:
+        ext = _EXT[args.ext] if args.ext != "auto" else f.suffix.lower()
+        if ext not in OUTPUT_EXTENSIONS or ext == ".bmp":  # e.g. GIF, TGA in; BMP would drop alpha
             ext = ".png"
-        if ext in (".bmp",):
-            ext = ".png"
-        if out_arg is not None and single_file and out_arg.suffix.lower() in IMAGE_EXTENSIONS:
+        if out_arg is not None and single_file and out_arg.suffix.lower() in (*INPUT_EXTENSIONS, *OUTPUT_EXTENSIONS):
             dst = out_arg
         elif out_arg is not None:
             dst = out_arg / rel.parent / f"{rel.stem}{args.suffix}{ext}"
@@ -132,25 +150,56 @@ def _plan_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]] | str:
             dst = f.with_name(f"{f.stem}{args.suffix}{ext}")
         pairs.append((f, dst))
         listed.append(in_folder)
-    # A file found in a folder that is another input's output (from an earlier run) is not an input itself.
-    made_from: dict[Path, set[Path]] = {}
+    # A file found in a folder that is another input's output from an earlier run (whatever its extension, or
+    # its renamed form) is not an input itself.
+    outputs_of: dict[tuple[Path, str], set[Path]] = {}
     for f, dst in pairs:
-        made_from.setdefault(dst.resolve(), set()).add(f.resolve())
+        for stem in (dst.stem, f"{f.stem}_{_ext_tag(f)}{args.suffix}"):
+            outputs_of.setdefault((dst.parent.resolve(), stem), set()).add(f.resolve())
     pairs = [(f, dst) for (f, dst), in_folder in zip(pairs, listed, strict=True)
-             if not (in_folder and made_from.get(f.resolve(), set()) - {f.resolve()})]
-    first_for: dict[Path, Path] = {}
-    for f, dst in pairs:  # e.g. a.png and a.bmp (-> png): the second would be "skipped" and silently lost
-        other = first_for.setdefault(dst.resolve(), f)
-        if other != f:
-            return f"{other} and {f} would both be written to {dst} (rename one, or enhance them separately)"
+             if not (in_folder and args.suffix and outputs_of.get((f.parent.resolve(), f.stem), set()) - {f.resolve()})]
     resolved_inputs = {f.resolve() for f, _ in pairs}
     for _src, dst in pairs:
         if dst.resolve() in resolved_inputs:
             return f"{dst}: output would overwrite an input (use -o or --suffix)"
-    if args.shard:
-        i, n = args.shard
-        pairs = [r for k, r in enumerate(sorted(pairs, key=lambda r: str(r[0]))) if k % n == i]
-    return pairs
+    return _distinct_outputs(pairs, args.suffix, resolved_inputs, args.shard)
+
+
+def _ext_tag(f: Path) -> str:
+    return f.suffix.lower().lstrip(".") or "noext"
+
+
+def _distinct_outputs(pairs: list[tuple[Path, Path]], suffix: str, inputs: set[Path],
+                      shard: tuple[int, int] | None) -> _Plan:
+    """Inputs that share an output name (a.png, a.bmp -> a_srcnn.png) get their extension in it (a_png_srcnn.png);
+    one that still has no name of its own is refused on one line. Then the shard's slice, sorted by input."""
+    sharing: dict[Path, list[Path]] = {}
+    for f, dst in pairs:
+        sharing.setdefault(dst.resolve(), []).append(f)
+    entries: list[tuple[Path, Path, str | None]] = []  # (input, output, how it was renamed)
+    for f, dst in pairs:
+        others = [o for o in sharing[dst.resolve()] if o != f]
+        if not others:
+            entries.append((f, dst, None))
+            continue
+        new = dst.with_name(f"{f.stem}_{_ext_tag(f)}{suffix}{dst.suffix}")
+        entries.append((f, new, f"{f} -> {new} ({', '.join(map(str, others))} would also be written to {dst})"))
+    taken: dict[Path, int] = {}
+    for _f, dst, _how in entries:
+        taken[dst.resolve()] = taken.get(dst.resolve(), 0) + 1
+    plan = _Plan()
+    if shard:
+        i, n = shard
+        entries = [e for k, e in enumerate(sorted(entries, key=lambda e: str(e[0]))) if k % n == i]
+    for f, dst, how in entries:
+        if how is not None and (taken[dst.resolve()] > 1 or dst.resolve() in inputs):
+            plan.refused.append(f"srcnn: skipped {f}: it shares its output name with another input, and so does "
+                                f"{dst.name} (rename it, or enhance it separately)")
+            continue
+        plan.pairs.append((f, dst))
+        if how is not None:
+            plan.renamed.append(f"srcnn: renamed {how}")
+    return plan
 
 
 def default_model(quiet: bool = False) -> str:
@@ -171,20 +220,23 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     from .checkpoint import WeightsError
     from .enhance import load_model
-    from .images import ImageError, read, write
+    from .images import INPUT_FORMAT_NAMES, ImageError, read, write
     from .resize import output_size
 
-    plan = _plan_outputs(args)
-    if isinstance(plan, str):
-        return _fail(plan)
-    if not plan:
-        return _fail("no images found in the inputs (supported: png, jpg, jpeg, bmp, tif, tiff, webp)")
+    planned = _plan_outputs(args)
+    if isinstance(planned, str):
+        return _fail(planned)
+    if not planned.pairs and not planned.refused:
+        return _fail(f"no images found in the inputs (supported: {INPUT_FORMAT_NAMES})")
+    plan = planned.pairs
     try:
         # -s may be fractional (1.5): it is passed per picture; the Enhancer keeps the model's whole default scale
         enhancer = load_model(args.model or default_model(quiet=args.quiet), device=args.device, backend=args.backend)
     except WeightsError as e:
         return _fail(str(e))
     scale = args.scale if args.scale is not None else enhancer.scale
+    for line in planned.renamed + planned.refused:  # before the work, so that they are seen
+        print(line, file=sys.stderr)
     done = skipped = failed = 0
     show = not args.quiet and sys.stderr.isatty()
     bar = tqdm(plan, desc="enhance", unit="img", disable=not show or len(plan) == 1, file=sys.stderr)
@@ -225,8 +277,11 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
               "rerun to continue (finished outputs are skipped)", file=sys.stderr)
         return 130
     bar.close()
+    failed += len(planned.refused)
     summary = f"{done} enhanced, {skipped} skipped (output exists; --force to redo), {failed} failed"
-    if failed:
+    if planned.renamed:
+        summary += f", {len(planned.renamed)} renamed (inputs that share a name; see above)"
+    if failed or planned.renamed:
         print(f"srcnn: {summary}", file=sys.stderr)
         return 1
     if not args.quiet:
