@@ -221,10 +221,59 @@ class OrtRunner:
         return torch.from_numpy(out)
 
 
-def make_runner(model: SRCNN, backend: str = "torch") -> TorchRunner | OrtRunner:
-    """The tile runner for ``backend`` ("torch" or "onnxruntime")."""
+class OrtPaddedRunner:
+    """Any zero-padded network (e.g. FSRCNN) on tiles with ONNX Runtime: the plain graph on the crop's image px."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model: torch.nn.Module, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeError("the onnxruntime backend needs onnxruntime (pip install 'srcnn[onnx]')") from None
+        from .export import build_onnx
+
+        self.radius, self.scale = int(model.receptive_radius), int(model.scale)
+        self.threads = int(threads or torch.get_num_threads())
+        self._graph = build_onnx(model).SerializeToString()
+        self._ort = ort
+        self._sessions: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def _session(self, threads: int) -> Any:
+        with self._lock:
+            if threads not in self._sessions:
+                opts = self._ort.SessionOptions()
+                opts.intra_op_num_threads = threads
+                opts.inter_op_num_threads = 1
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                self._sessions[threads] = self._ort.InferenceSession(self._graph, opts,
+                                                                     providers=["CPUExecutionProvider"])
+            return self._sessions[threads]
+
+    def __call__(self, crop: torch.Tensor, missing: Missing = (0, 0, 0, 0), single: bool = False) -> torch.Tensor:
+        """(N, C, h + 2r, w + 2r) float32 crop, ``missing`` px outside the image -> (N, C, s h, s w) float32."""
+        import numpy as np
+
+        r, s = self.radius, self.scale
+        top, bottom, left, right = missing
+        h, w = crop.shape[2] - 2 * r, crop.shape[3] - 2 * r
+        x = crop[:, :, top : crop.shape[2] - bottom, left : crop.shape[3] - right]
+        x = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+        y = self._session(1 if single else self.threads).run(["output"], {"input": x})[0]
+        y0, x0 = (r - top) * s, (r - left) * s
+        return torch.from_numpy(np.ascontiguousarray(y[:, :, y0 : y0 + h * s, x0 : x0 + w * s]))
+
+
+def make_runner(model: torch.nn.Module, backend: str = "torch", bf16: bool = False) -> Any:
+    """The tile runner for ``backend`` ("torch" or "onnxruntime") and the model's kind (see srcnn.model)."""
+    srcnn = getattr(model, "arch", "srcnn") == "srcnn"
     if backend == "torch":
-        return TorchRunner(model)
+        if srcnn and not bf16:
+            return TorchRunner(model)
+        from .tiling import PaddedRunner
+
+        return PaddedRunner(model, torch.device("cpu"), bf16=bf16)
     if backend == "onnxruntime":
-        return OrtRunner(model)
+        return OrtRunner(model) if srcnn else OrtPaddedRunner(model)
     raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")

@@ -1,7 +1,8 @@
 """Weights files and training state, written atomically and loaded without unpickling untrusted data.
 
-- Weights: ``.safetensors`` holding conv1..conv3 tensors, with metadata ``{"srcnn": <JSON>}`` describing the
-  architecture (ModelConfig fields), scale, task, degradation, training data and metrics.
+- Weights: ``.safetensors`` holding the network's tensors, with metadata ``{"srcnn": <JSON>}`` describing the
+  architecture (``arch``: "srcnn" or "fsrcnn", and ``config``: its config fields), scale, task, degradation,
+  training data and metrics. A file without ``arch`` is an SRCNN (the files of the first round).
 - Foreign ``.pth``/``.pt`` state dicts: ``torch.load(weights_only=True)``; ``params``, ``params_ema``,
   ``state_dict`` and ``model`` wrappers and ``module.`` prefixes are accepted; hyperparameters come from shapes.
 - Training state (``last.pt``): a dict of tensors and plain values, loaded with ``weights_only=True``.
@@ -19,8 +20,9 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
-from .model import SRCNN, ModelConfig, config_from_state_dict
+from .model import ARCHS, SRCNN, ModelConfig, build_model, config_from_state_dict
 
 __all__ = [
     "WeightsError",
@@ -73,10 +75,10 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_weights(path: str | Path, model: SRCNN, metadata: dict | None = None) -> None:
+def save_weights(path: str | Path, model: nn.Module, metadata: dict | None = None) -> None:
     """Write the model's float32 weights and JSON metadata (architecture added) to a .safetensors file."""
     meta = dict(metadata or {})
-    meta["arch"] = "srcnn"
+    meta["arch"] = model.arch
     meta["config"] = model.config.to_dict()
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"srcnn": json.dumps(meta, sort_keys=True)}))
@@ -123,8 +125,8 @@ def _normalise_keys(state: dict[str, torch.Tensor], path: Path) -> dict[str, tor
     return out
 
 
-def load_weights(path: str | Path, expected_sha256: str | None = None) -> tuple[SRCNN, dict]:
-    """Load an SRCNN from .safetensors (with metadata) or a foreign .pth state dict; returns (model, metadata)."""
+def load_weights(path: str | Path, expected_sha256: str | None = None) -> tuple[nn.Module, dict]:
+    """Load a network from .safetensors (with metadata) or a foreign .pth SRCNN state dict -> (model, metadata)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found (give a model name from `srcnn models` or a path)")
@@ -144,6 +146,9 @@ def load_weights(path: str | Path, expected_sha256: str | None = None) -> tuple[
             reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
             raise WeightsError(f"{path}: cannot load as a plain state dict ({reason})") from None
         state = _unwrap(obj, path)
+    arch = meta.get("arch", "srcnn")
+    if arch != "srcnn":
+        return _load_arch(path, arch, state, meta), meta
     state = _normalise_keys(state, path)
     try:
         inferred = config_from_state_dict(state)
@@ -161,6 +166,22 @@ def load_weights(path: str | Path, expected_sha256: str | None = None) -> tuple[
         raise WeightsError(f"{path}: tensors do not fit SRCNN ({str(e).splitlines()[0]})") from None
     model.eval()
     return model, meta
+
+
+def _load_arch(path: Path, arch: str, state: dict[str, torch.Tensor], meta: dict) -> nn.Module:
+    """A network of a non-SRCNN ``arch`` from its stored config and tensors (every tensor must fit exactly)."""
+    if arch not in ARCHS:
+        raise WeightsError(f"{path}: architecture {arch!r} is not known to this srcnn (known: {', '.join(ARCHS)}); "
+                           "upgrade srcnn")
+    try:
+        model = build_model(arch, meta.get("config", {}))
+    except (ValueError, TypeError) as e:
+        raise WeightsError(f"{path}: not a usable {arch} ({e})") from None
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as e:
+        raise WeightsError(f"{path}: tensors do not fit {arch} ({str(e).splitlines()[0]})") from None
+    return model.eval()
 
 
 def save_state(path: str | Path, state: dict) -> None:

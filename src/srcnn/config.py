@@ -24,8 +24,9 @@ class ConfigError(Exception):
 
 @dataclass
 class ModelSection:
-    """SRCNN shape: f1-f2-f3 filter sizes, n1/n2 widths, image channels, residual output, init scheme."""
+    """Network shape: the architecture, SRCNN's f1-f2-f3 and n1/n2 or FSRCNN's d, s, m; channels; init scheme."""
 
+    arch: str = "srcnn"  # "srcnn" (bicubic first), "fsrcnn" or "compact" (upsample at their end, by data.scale)
     f1: int = 9
     f2: int = 5
     f3: int = 5
@@ -33,6 +34,13 @@ class ModelSection:
     n2: int = 32
     channels: int = 1
     residual: bool = True
+    d: int = 56  # fsrcnn: feature width (the paper's FSRCNN: 56; FSRCNN-s: 32)
+    s: int = 12  # fsrcnn: shrunk width (12; FSRCNN-s: 5)
+    m: int = 4  # fsrcnn: mapping layers (4; FSRCNN-s: 1)
+    head: int = 3  # compact: kernel of the first layer
+    width: int = 48  # compact: channels of every layer
+    depth: int = 6  # compact: 3x3 layers between the first and the last
+    anchor: bool = True  # compact: learn the difference from the nearest-neighbour enlargement
     init: str = "default"  # "default" (PyTorch) or "paper" (Gaussian std 1e-3, zero bias)
     init_from: str = ""  # start from these weights (.safetensors), e.g. fine-tune x2/x4 from x3
 
@@ -162,6 +170,11 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.optim.name in ("adam", "sgd"), "optim.name must be 'adam' or 'sgd'"),
         (cfg.optim.schedule in ("cosine", "step", "constant"), "optim.schedule must be cosine, step or constant"),
         (cfg.model.init in ("default", "paper"), "model.init must be 'default' or 'paper'"),
+        (cfg.model.arch in ("srcnn", "fsrcnn", "compact"), "model.arch must be 'srcnn', 'fsrcnn' or 'compact'"),
+        (cfg.model.arch == "srcnn" or (not isinstance(cfg.data.scale, list) and float(cfg.data.scale).is_integer()
+                                       and cfg.data.patch % int(cfg.data.scale) == 0),
+         f"model.arch = {cfg.model.arch!r} upsamples at its end: it needs one whole data.scale and a data.patch "
+         "that is a multiple of it"),
         (cfg.train.steps > 0 and cfg.data.batch > 0 and cfg.data.patch > 0, "steps, batch and patch must be > 0"),
         (0 <= cfg.optim.ema < 1, "optim.ema must be in [0, 1)"),
         (cfg.model.channels == (3 if cfg.data.color == "rgb" else 1), "model.channels must be 3 for rgb, else 1"),

@@ -124,6 +124,7 @@ class PhotoPatches(Dataset):
         seed: int = 0,
         augment: bool = True,
         cache: bool = True,
+        upsample: bool = True,
     ) -> None:
         if not photos:
             raise ValueError("no training photos")
@@ -131,8 +132,12 @@ class PhotoPatches(Dataset):
         self.degradation = degradation
         self.seed = seed
         self.augment = augment
+        self.upsample = upsample
         s = degradation.scale
         self.align = int(s) if not isinstance(s, (tuple, list)) and float(s).is_integer() else 1
+        if not upsample and (self.align != s or patch % self.align):
+            raise ValueError(f"a post-upsampling network needs one whole scale and a patch that is a multiple of it "
+                             f"(got scale {s}, patch {patch})")
         self.photos = [modcrop(p, self.align) for p in photos]
         self.photos = [p for p in self.photos if min(p.shape[:2]) >= patch]
         if not self.photos:
@@ -143,7 +148,7 @@ class PhotoPatches(Dataset):
         if cache and self.deterministic:
             rng = np.random.default_rng(0)
             params = degradation.sample(rng)
-            self.cached = [degradation.apply(p, params, rng) for p in self.photos]
+            self.cached = [degradation.apply(p, params, rng, upsample) for p in self.photos]
 
     @property
     def deterministic(self) -> bool:
@@ -161,33 +166,34 @@ class PhotoPatches(Dataset):
         h, w = photo.shape[:2]
         p = self.patch
         rot, flip = (int(rng.integers(4)), bool(rng.integers(2))) if self.augment else (0, False)
+        a = self.align if not self.upsample else 1  # the input's px per target px (LR inputs: the scale)
         if self.cached is not None:
-            y = int(rng.integers(0, h - p + 1))
-            x = int(rng.integers(0, w - p + 1))
+            y = int(rng.integers(0, (h - p) // a + 1)) * a
+            x = int(rng.integers(0, (w - p) // a + 1)) * a
             target = photo[y : y + p, x : x + p]
-            inp = self.cached[k][y : y + p, x : x + p]
+            inp = self.cached[k][y // a : (y + p) // a, x // a : (x + p) // a]
             target, inp = _augment([target, inp], rot, flip)
             return _to_tensor(inp), _to_tensor(target)
         params = self.degradation.sample(rng)
         m = self.degradation.margin
-        a = max(self.align, 1)
-        m = ((m + a - 1) // a) * a
-        y = int(rng.integers(0, h - p + 1))
-        x = int(rng.integers(0, w - p + 1))
+        al = max(self.align, 1)
+        m = ((m + al - 1) // al) * al
+        y = int(rng.integers(0, (h - p) // a + 1)) * a
+        x = int(rng.integers(0, (w - p) // a + 1)) * a
         y0, x0 = max(0, y - m), max(0, x - m)
-        y0, x0 = y0 - y0 % a, x0 - x0 % a
+        y0, x0 = y0 - y0 % al, x0 - x0 % al
         y1, x1 = min(h, y + p + m), min(w, x + p + m)
         region = photo[y0:y1, x0:x1]
         sc = params["scale"]
         if float(sc).is_integer() and sc > 1:
             hh, ww = region.shape[:2]
             region = region[: hh - hh % int(sc), : ww - ww % int(sc)]
-        deg = self.degradation.apply(region, params, rng)
+        deg = self.degradation.apply(region, params, rng, self.upsample)
         dy, dx = y - y0, x - x0
         target = region[dy : dy + p, dx : dx + p]
-        inp = deg[dy : dy + p, dx : dx + p]
+        inp = deg[dy // a : (dy + p) // a, dx // a : (dx + p) // a]
         if target.shape[:2] != (p, p):  # region cut short by the scale crop: fall back to its corner
-            target, inp = region[:p, :p], deg[:p, :p]
+            target, inp = region[:p, :p], deg[: p // a, : p // a]
         target, inp = _augment([target, inp], rot, flip)
         return _to_tensor(inp), _to_tensor(target)
 
@@ -257,15 +263,18 @@ class ValImage:
     crop_border: int
 
 
-def make_val_images(photos: Sequence[tuple[str, np.ndarray]], degradation: Degradation, seed: int = 0
-                    ) -> list[ValImage]:
-    """Degrade each (name, photo) deterministically for validation; border = ceil(max scale)."""
+def make_val_images(photos: Sequence[tuple[str, np.ndarray]], degradation: Degradation, seed: int = 0,
+                    upsample: bool = True) -> list[ValImage]:
+    """Degrade each (name, photo) deterministically for validation; border = ceil(max scale).
+
+    ``upsample`` False: the input is the low-resolution image itself (for post-upsampling networks).
+    """
     out = []
     for i, (name, photo) in enumerate(photos):
         rng = np.random.default_rng([seed, 1_000_000 + i])
         params = degradation.sample(rng)
         s = params["scale"]
         hr = modcrop(photo, int(s)) if float(s).is_integer() else photo
-        lr = degradation.apply(hr, params, rng)
+        lr = degradation.apply(hr, params, rng, upsample)
         out.append(ValImage(name, _to_tensor(lr), _to_y_u8(hr), int(np.ceil(s)) if s > 1 else 0))
     return out

@@ -1,7 +1,8 @@
 """The inference object: a typed wrapper around a trained SRCNN (or plain bicubic) with a written contract.
 
 Data path: Picture (uint8/uint16 HxWxC) -> float [0, 1] -> YCbCr (BT.601, MATLAB) -> bicubic x scale on every
-plane (the one MATLAB-compatible bicubic) -> the network on Y (or on RGB for 3-channel models), tile by tile ->
+plane (the one MATLAB-compatible bicubic; a post-upsampling network takes Y at the source size instead and
+upsamples it itself) -> the network on Y (or on RGB for 3-channel models), tile by tile ->
 merge with the upscaled Cb, Cr -> RGB -> clip, round -> Picture at the source's bit depth. Alpha is upscaled with
 the same bicubic and re-attached. Grayscale sources are treated as Y directly (as MATLAB's SRCNN code does).
 The scale may be any finite number >= 1 (e.g. 1.5 for phone photos): each side n becomes
@@ -10,7 +11,7 @@ The scale may be any finite number >= 1 (e.g. 1.5 for phone photos): each side n
 Speed (CPU): the network runs through a tile runner of :mod:`srcnn.backends` ("torch": valid channels_last
 convolutions, the last layer as one GEMM; "onnxruntime": the same valid graph in ONNX Runtime), on near-equal
 tiles of at most ``tile`` px with exact borders (:func:`srcnn.tiling.forward_tiled_valid`), one tile per torch
-thread at a time (``PARALLEL_TILES``). ``enhance_picture`` converts colour and quantizes in row bands (at x1 the
+thread at a time. ``enhance_picture`` converts colour and quantizes in row bands (at x1 the
 merge adds the change of Y to R, G and B), so its memory is two Y planes plus the source and result pictures.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,20 +27,19 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
 from .checkpoint import WeightsError, load_weights
 from .color import _M, _MINV, _OFFSET, rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device
 from .images import Picture, quantize
-from .model import SRCNN
 from .resize import imresize, output_size
-from .tiling import forward_tiled, forward_tiled_valid
+from .tiling import forward_tiled_valid
 from .zoo import card
 
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
 
 DEFAULT_TILE = 256
-PARALLEL_TILES = True  # CPU: tiles run concurrently, one per torch thread, instead of one at a time
 _BAND_PIXELS = 1 << 18  # colour conversion and quantization work on row bands of about this many pixels
 _RGB_TO_Y = torch.tensor(_M[0], dtype=torch.float32)  # Y = rgb @ _RGB_TO_Y + _Y_OFFSET (BT.601, MATLAB)
 _Y_OFFSET = float(_OFFSET[0])
@@ -49,10 +48,16 @@ _Y_TO_RGB = torch.tensor(_MINV[:, 0], dtype=torch.float32)  # d(R, G, B) / dY at
 
 @dataclass
 class Enhancer:
-    """A loaded model. ``model`` None means plain bicubic. ``scale`` is the default upscale factor."""
+    """A loaded model. ``model`` None means plain bicubic. ``scale`` is the default upscale factor.
+
+    ``model`` is a pre-upsampling network (SRCNN: it runs on the bicubic-upscaled picture) or a post-upsampling
+    one (FSRCNN: it runs on the picture itself and is ``model.scale`` times larger at its end); see
+    :mod:`srcnn.model`. A request for another factor than a post-upsampling network's own runs the network,
+    then the one bicubic from its output to the requested size.
+    """
 
     name: str
-    model: SRCNN | None
+    model: nn.Module | None
     scale: int
     metadata: dict
     device: torch.device
@@ -74,35 +79,44 @@ class Enhancer:
 
     @property
     def receptive_radius(self) -> int:
-        """Context pixels per side one output pixel depends on (0 for bicubic)."""
+        """Context pixels per side of the network's input that one of its pixels depends on (0 for bicubic)."""
         return self.model.receptive_radius if self.model is not None else 0
+
+    @property
+    def upsampling(self) -> str:
+        """"pre" (the network runs on the bicubic-upscaled picture; also plain bicubic) or "post"."""
+        return getattr(self.model, "upsampling", "pre")
+
+    @property
+    def net_scale(self) -> int:
+        """The network's own factor, output side / input side (1 for pre-upsampling networks and bicubic)."""
+        return int(getattr(self.model, "scale", 1)) if self.upsampling == "post" else 1
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, tile: int | None = None,
                  progress: Callable[[int], None] | None = None) -> torch.Tensor:
-        """Network pass: (N, C, H, W) float32 in [0, 1], already at the output size -> same shape, clipped [0, 1].
+        """Network pass: (N, C, H, W) float32 in [0, 1] -> (N, C, k H, k W), clipped [0, 1], k = ``net_scale``.
 
-        C is ``self.channels``. Runs in tiles of ``tile`` px (default DEFAULT_TILE); exact for any tile size.
+        C is ``self.channels``; a pre-upsampling network's input is already at the output size (k = 1). Runs in
+        tiles of at most ``tile`` input px (default DEFAULT_TILE); exact for any tile size.
         """
         if self.model is None:
             return x.clamp(0, 1)
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"expected (N, {self.channels}, H, W), got {tuple(x.shape)}")
-        dev = self.device
-        if self.runner is not None:
-            runner = self.runner
-            x = x.to("cpu", torch.float32)
-            t = tile or DEFAULT_TILE
+        runner = self.runner
+        t = tile or DEFAULT_TILE
+        if runner is None:  # CUDA or MPS: the network itself on each crop, one tile at a time
+            from .tiling import PaddedRunner
+
+            runner = PaddedRunner(self.model, self.device)
+            workers = 1
+        else:
             # several tiles: one per core, each single-threaded (no per-op barriers); one tile: all cores on it
-            workers = torch.get_num_threads() if PARALLEL_TILES and max(x.shape[2], x.shape[3]) > t else 1
-            return forward_tiled_valid(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), x, t,
-                                       self.receptive_radius, progress=progress, workers=workers)
-
-        def run(piece: torch.Tensor) -> torch.Tensor:
-            p = piece.to(dev, torch.float32)
-            return self.model(p).clamp_(0, 1).to("cpu").contiguous()
-
-        return forward_tiled(run, x, tile or DEFAULT_TILE, self.receptive_radius, progress=progress)
+            workers = torch.get_num_threads() if max(x.shape[2], x.shape[3]) > t else 1
+        x = x.to("cpu", torch.float32)
+        return forward_tiled_valid(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), x, t,
+                                   self.receptive_radius, progress=progress, workers=workers, scale=self.net_scale)
 
     def _scale(self, scale: float | None) -> float:
         """The upscale factor to use: ``scale`` (any finite number >= 1, e.g. 1.5) or the model's default."""
@@ -110,6 +124,22 @@ class Enhancer:
         if not math.isfinite(s) or s < 1:
             raise ValueError(f"scale must be a finite number >= 1, got {s!r}")
         return s
+
+    def _run_to_size(self, planes: torch.Tensor, s: float, tile: int | None,
+                     progress: Callable[[int], None] | None) -> torch.Tensor:
+        """CxHxW float32 [0, 1] network planes at the source size -> Cx(ceil sH)x(ceil sW) network output, [0, 1].
+
+        Pre-upsampling: the one bicubic to the output size, then the network. Post-upsampling: the network,
+        then (only when ``s`` is not its own factor) the one bicubic from its output to the output size.
+        """
+        h, w = output_size(planes.shape[1], s), output_size(planes.shape[2], s)
+        if self.upsampling == "pre":
+            up = imresize(planes, s) if s != 1 else planes
+            return self(up.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
+        out = self(planes.unsqueeze(0).clamp(0, 1), tile, progress)[0]
+        if tuple(out.shape[1:]) != (h, w):
+            out = imresize(out, size=(h, w)).clamp_(0, 1)
+        return out
 
     def enhance_array(self, pixels: np.ndarray, scale: float | None = None, tile: int | None = None,
                       progress: Callable[[int], None] | None = None) -> np.ndarray:
@@ -123,17 +153,16 @@ class Enhancer:
         gray = planes.shape[0] == 1
         if self.channels == 3:
             rgb = planes.expand(3, -1, -1) if gray else planes
-            up = imresize(rgb, s) if s != 1 else rgb.clone()
-            out = self(up.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
+            out = self._run_to_size(rgb.clone(), s, tile, progress)
             if gray:
                 out = out.mean(0, keepdim=True)
             return out.permute(1, 2, 0).numpy()
         ycc = planes if gray else rgb_to_ycbcr(planes)
-        up = imresize(ycc, s) if s != 1 else ycc
-        y = self(up[:1].unsqueeze(0).clamp(0, 1), tile, progress)[0]
+        y = self._run_to_size(ycc[:1], s, tile, progress)
         if gray:
             return y.permute(1, 2, 0).numpy()
-        merged = torch.cat([y, up[1:]], 0)
+        chroma = imresize(ycc[1:], s) if s != 1 else ycc[1:]
+        merged = torch.cat([y, chroma], 0)
         return ycbcr_to_rgb(merged).clamp_(0, 1).permute(1, 2, 0).numpy()
 
     def enhance_picture(self, picture: Picture, scale: float | None = None, tile: int | None = None,
@@ -148,27 +177,22 @@ class Enhancer:
         s = self._scale(scale)
         dtype = picture.pixels.dtype
         maxval = 65535.0 if dtype == np.uint16 else 255.0
-        with warnings.catch_warnings():  # read-only pixels (from PIL) are only read here
-            warnings.simplefilter("ignore", UserWarning)
-            src = torch.from_numpy(np.ascontiguousarray(picture.pixels))
+        src = torch.from_numpy(np.array(picture.pixels, copy=not picture.pixels.flags.writeable))
         gray = src.shape[2] == 1
         h, w = output_size(src.shape[0], s), output_size(src.shape[1], s)
         out = torch.empty((h, w, src.shape[2]), dtype=torch.uint16 if dtype == np.uint16 else torch.uint8)
+        pre = self.upsampling == "pre"
         if self.channels == 3:  # RGB network: its output is the result
             rgb = _planes(src, maxval)
-            rgb = rgb.expand(3, -1, -1) if gray else rgb
-            up = imresize(rgb, s) if s != 1 else rgb.clone()
-            res = self(up.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
-            del up
+            rgb = rgb.expand(3, -1, -1).clone() if gray else rgb
+            res = self._run_to_size(rgb, s, tile, progress)
             for b0, b1 in _bands(h, w):
                 band = res[:, b0:b1]
                 _quantize_into(out[b0:b1], band.mean(0, keepdim=True) if gray else band, maxval)
         elif gray:  # gray source: it is Y
-            y = _planes(src, maxval)
-            up = imresize(y, s) if s != 1 else y
-            res = self(up.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
+            res = self._run_to_size(_planes(src, maxval), s, tile, progress)
             _quantize_into(out, res, maxval)
-        elif s == 1:  # RGB at x1: Y band by band; the merge adds the change of Y to R, G, B (Cb, Cr unchanged)
+        elif s == 1 and pre:  # RGB at x1: Y band by band; the merge adds the change of Y to R, G, B
             y = torch.empty((1, h, w), dtype=torch.float32)
             for b0, b1 in _bands(h, w):
                 _luma(src[b0:b1], maxval, y[0, b0:b1])
@@ -177,11 +201,17 @@ class Enhancer:
                 rgb = src[b0:b1].to(torch.float32).div_(maxval)
                 rgb.add_((res[0, b0:b1] - y[0, b0:b1]).unsqueeze(-1) * _Y_TO_RGB)
                 out[b0:b1] = rgb.clamp_(0, 1).mul_(maxval).round_()
-        else:  # RGB upscaled: every YCbCr plane through the bicubic, the network on Y, merge
-            up = imresize(rgb_to_ycbcr(_planes(src, maxval)), s)
-            y, chroma = up[:1], up[1:]
-            res = self(y.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
-            del y, up
+        else:  # RGB: the network on Y (upscaled first or not, by kind), Cb and Cr through the bicubic, merge
+            ycc = rgb_to_ycbcr(_planes(src, maxval))
+            if pre:
+                up = imresize(ycc, s)
+                y, chroma = up[:1], up[1:]
+                res = self(y.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
+                del y, up
+            else:
+                res = self._run_to_size(ycc[:1], s, tile, progress)
+                chroma = imresize(ycc[1:], s) if s != 1 else ycc[1:]
+                del ycc
             for b0, b1 in _bands(h, w):
                 merged = torch.cat([res[:, b0:b1], chroma[:, b0:b1]], 0)
                 _quantize_into(out[b0:b1], ycbcr_to_rgb(merged).clamp_(0, 1), maxval)

@@ -28,9 +28,10 @@ __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "CONTRACT", "build_onnx", "export_onnx"
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 11
-CONTRACT = ("input 'input' (N, C, H, W) float32 in [0, 1]; output 'output' (N, C, H, W) float32, roughly [0, 1], "
-            "not clipped (clip to [0, 1] before quantizing); C = channels (1: Y of BT.601, MATLAB rgb2ycbcr, "
-            "on the bicubic-upscaled image; 3: RGB); batch, height and width are dynamic")
+CONTRACT = ("input 'input' (N, C, H, W) float32 in [0, 1]; output 'output' (N, C, kH, kW) float32, roughly [0, 1], "
+            "not clipped (clip to [0, 1] before quantizing); k = network_scale (1: upsampling 'pre', the input is "
+            "the bicubic-upscaled image; k > 1: upsampling 'post', the input is the image itself); C = channels "
+            "(1: Y of BT.601, MATLAB rgb2ycbcr; 3: RGB); batch, height and width are dynamic")
 
 
 def _max_opset() -> int:
@@ -58,7 +59,6 @@ def build_onnx(
     slices: the same numbers to float rounding, but no convolution with 1 or 3 output channels (slow in MLAS).
     """
     import numpy as np
-    import onnx
     import torch
     from onnx import TensorProto, helper, numpy_helper
 
@@ -67,6 +67,10 @@ def build_onnx(
     top = _max_opset()
     if not MIN_OPSET <= opset <= top:
         raise ValueError(f"opset {opset} not supported (this onnx builds {MIN_OPSET}..{top})")
+    if getattr(model, "arch", "srcnn") != "srcnn":
+        if valid:
+            raise ValueError("valid graphs are built for SRCNN only (other networks run padded on tiles)")
+        return _finish(_layer_graph(model), opset, metadata)
     cfg = model.config
     convs = [model.conv1, model.conv2, model.conv3]
     inits, nodes = [], []
@@ -109,6 +113,14 @@ def build_onnx(
         nodes.append(helper.make_node("Add", [skip, "delta"], ["output"], name="residual"))
     graph = helper.make_graph(nodes, "srcnn", inputs,
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_dims)], inits)
+    return _finish(graph, opset, metadata)
+
+
+def _finish(graph: Any, opset: int, metadata: dict[str, str] | None) -> onnx.ModelProto:
+    """The checked model of ``graph`` at ``opset`` with ``metadata`` as metadata_props."""
+    import onnx
+    from onnx import helper
+
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="srcnn",
                               doc_string=CONTRACT)
     proto.ir_version = _ir_version(opset)
@@ -116,6 +128,57 @@ def build_onnx(
         proto.metadata_props.add(key=str(k), value=str(v))
     onnx.checker.check_model(proto)
     return proto
+
+
+def _layer_graph(model: Any) -> Any:
+    """The graph of a network made of Conv2d, ConvTranspose2d, PReLU, ReLU and PixelShuffle layers, in order."""
+    import numpy as np
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+    from torch import nn
+
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
+
+    c, k = model.config.channels, int(model.scale)
+    inits, nodes, x = [], [], "input"
+    leaves = [m for m in model.modules() if not list(m.children())]
+    for i, mod in enumerate(leaves):
+        y = "output" if i == len(leaves) - 1 else f"t{i}"
+        name = f"layer{i}"
+        if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)):
+            inits += [numpy_helper.from_array(arr(mod.weight), f"{name}.weight"),
+                      numpy_helper.from_array(arr(mod.bias), f"{name}.bias")]
+            attrs: dict[str, Any] = {"kernel_shape": list(mod.kernel_size), "strides": list(mod.stride),
+                                     "pads": [mod.padding[0], mod.padding[1]] * 2, "dilations": list(mod.dilation)}
+            op = "Conv"
+            if isinstance(mod, nn.ConvTranspose2d):
+                op, attrs["output_padding"] = "ConvTranspose", list(mod.output_padding)
+            nodes.append(helper.make_node(op, [x, f"{name}.weight", f"{name}.bias"], [y], name=name, **attrs))
+        elif isinstance(mod, nn.PReLU):
+            inits.append(numpy_helper.from_array(arr(mod.weight).reshape(-1, 1, 1), f"{name}.slope"))
+            nodes.append(helper.make_node("PRelu", [x, f"{name}.slope"], [y], name=name))
+        elif isinstance(mod, nn.ReLU):
+            nodes.append(helper.make_node("Relu", [x], [y], name=name))
+        elif isinstance(mod, nn.PixelShuffle):
+            if getattr(model.config, "anchor", False):  # + the input repeated k^2 times per channel, then shuffle
+                rep = np.zeros((c * k * k, c, 1, 1), np.float32)  # a 1x1 conv of 0/1 weights: exact copies
+                for ch in range(c):
+                    rep[ch * k * k : (ch + 1) * k * k, ch] = 1
+                inits.append(numpy_helper.from_array(rep, "anchor.weight"))
+                nodes += [helper.make_node("Conv", ["input", "anchor.weight"], ["anchor"], name="anchor",
+                                           kernel_shape=[1, 1]),
+                          helper.make_node("Add", [x, "anchor"], [f"{x}.anchored"], name="anchor_add")]
+                x = f"{x}.anchored"
+            nodes.append(helper.make_node("DepthToSpace", [x], [y], name=name, blocksize=mod.upscale_factor,
+                                          mode="CRD"))
+        else:
+            raise ValueError(f"cannot export a {type(mod).__name__} layer to ONNX")
+        x = y
+    dims: list[Any] = ["batch", c, "height", "width"]
+    out_dims: list[Any] = ["batch", c, f"height*{k}", f"width*{k}"] if k != 1 else dims
+    return helper.make_graph(nodes, model.arch, [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
+                             [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_dims)], inits)
 
 
 def _split_last_nodes(w: Any, b: Any, x: str, y: str, inits: list) -> list:
@@ -159,10 +222,13 @@ def model_metadata(model: SRCNN, stored: dict, scale: int) -> dict[str, str]:
     cfg = model.config
     return {
         "srcnn": json.dumps(stored, sort_keys=True),
+        "arch": getattr(model, "arch", "srcnn"),
+        "upsampling": getattr(model, "upsampling", "pre"),
+        "network_scale": str(getattr(model, "scale", 1)),
         "scale": str(scale),
         "channels": str(cfg.channels),
         "receptive_radius": str(model.receptive_radius),
-        "residual": str(bool(cfg.residual)).lower(),
+        "residual": str(bool(getattr(cfg, "residual", False))).lower(),
         "flops_per_pixel": str(model.flops_per_pixel),
         "config": json.dumps(cfg.to_dict(), sort_keys=True),
         "contract": CONTRACT,

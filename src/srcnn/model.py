@@ -1,19 +1,37 @@
-"""SRCNN (Dong, Loy, He, Tang, TPAMI 2016): three convolutions, ReLU after the first two.
+"""The two kinds of network: SRCNN (upsampling first, by bicubic); FSRCNN and CompactSR (upsampling at the end).
 
-Tensor contract: input and output (N, C, H, W) float32 in [0, 1] (output not clipped); same H and W out, since
-every layer zero-pads by f // 2. With ``residual=True`` the network predicts a correction that is added to its
-input (the bicubic image), which trains faster; the layer shapes, parameter count and FLOP count are the same.
+Every model declares three things, and the Enhancer, the exact tiler, the runners and the ONNX export use these
+and nothing else:
+
+- ``upsampling``: ``"pre"`` -- the input is the picture bicubic-upscaled to the output size and the network
+  keeps the size (SRCNN); ``"post"`` -- the input is the picture at its own size and the last layer (transposed
+  convolution or pixel shuffle) makes it ``scale`` times larger (FSRCNN, CompactSR).
+- ``scale``: the network's own integer factor, output side / input side (1 for pre-upsampling networks).
+- ``receptive_radius``: input pixels of context on each side that the output of one input pixel depends on.
+
+Tensor contract: input (N, C, H, W) float32 in [0, 1]; output (N, C, scale H, scale W) float32, roughly [0, 1],
+not clipped. Every layer zero-pads, so H and W may be anything >= 1.
+
+SRCNN (Dong, Loy, He, Tang, TPAMI 2016): three convolutions, ReLU after the first two. With ``residual=True``
+the network predicts a correction that is added to its input (the bicubic image), which trains faster; the
+layer shapes, parameter count and FLOP count are the same.
+
+FSRCNN (Dong, Loy, Tang, ECCV 2016): feature extraction 5x5 (d), shrink 1x1 (s), m mapping layers 3x3 (s),
+expand 1x1 (d), PReLU after each, and a 9x9 transposed convolution of stride ``scale`` to the output. The
+paper's FSRCNN is d, s, m = 56, 12, 4; FSRCNN-s is 32, 5, 1.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["SRCNN", "ModelConfig", "config_from_state_dict"]
+__all__ = ["SRCNN", "ModelConfig", "FSRCNN", "FSRCNNConfig", "CompactSR", "CompactConfig", "ARCHS", "build_model",
+           "config_from_state_dict"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,10 @@ class ModelConfig:
 
 class SRCNN(nn.Module):
     """SRCNN f1-f2-f3 with n1, n2 filters; see the module docstring for the tensor contract."""
+
+    arch = "srcnn"
+    upsampling = "pre"
+    scale = 1
 
     def __init__(
         self,
@@ -78,7 +100,11 @@ class SRCNN(nn.Module):
 
 
 def config_from_state_dict(state: Mapping[str, torch.Tensor], residual: bool = False) -> ModelConfig:
-    """Infer channels, f1-f2-f3, n1, n2 from the conv weight shapes of an SRCNN state dict."""
+    """Infer channels, f1-f2-f3, n1, n2 from the conv weight shapes of an SRCNN state dict.
+
+    The shapes must chain as SRCNN's do: (n1, C, f1, f1) -> (n2, n1, f2, f2) -> (C, n2, f3, f3), square odd
+    kernels, C of 1 or 3, a bias of the right length per layer; anything else is refused (ValueError).
+    """
     try:
         w1, w2, w3 = state["conv1.weight"], state["conv2.weight"], state["conv3.weight"]
     except KeyError as e:
@@ -88,4 +114,155 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], residual: bool = F
     n1, channels, f1, _ = w1.shape
     n2, _, f2, _ = w2.shape
     _, _, f3, _ = w3.shape
+    shapes = [tuple(w.shape) for w in (w1, w2, w3)]
+    chained = (
+        shapes[1][1] == n1 and shapes[2][0] == channels and shapes[2][1] == n2 and channels in (1, 3)
+        and all(w.shape[2] == w.shape[3] and w.shape[2] % 2 == 1 for w in (w1, w2, w3))
+        and all(tuple(state[f"conv{i}.bias"].shape) == (int(shapes[i - 1][0]),) for i in (1, 2, 3)
+                if f"conv{i}.bias" in state)
+    )
+    if not chained:
+        raise ValueError(f"not an SRCNN: its three convolutions {shapes} do not chain as SRCNN's (n1, C, f1, f1) -> "
+                         "(n2, n1, f2, f2) -> (C, n2, f3, f3) with C = 1 or 3 and odd square kernels")
     return ModelConfig(int(channels), int(f1), int(f2), int(f3), int(n1), int(n2), residual)
+
+
+@dataclass(frozen=True)
+class FSRCNNConfig:
+    """Hyperparameters of one FSRCNN: widths d (features) and s (shrunk), m mapping layers, channels, scale."""
+
+    channels: int = 1
+    d: int = 56
+    s: int = 12
+    m: int = 4
+    scale: int = 3
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (JSON-safe)."""
+        return asdict(self)
+
+
+class FSRCNN(nn.Module):
+    """FSRCNN-(d, s, m) at an integer ``scale``; see the module docstring for the tensor contract."""
+
+    arch = "fsrcnn"
+    upsampling = "post"
+
+    def __init__(self, channels: int = 1, d: int = 56, s: int = 12, m: int = 4, scale: int = 3) -> None:
+        super().__init__()
+        if scale < 1 or d < 1 or s < 1 or m < 0 or channels not in (1, 3):
+            raise ValueError(f"bad FSRCNN shape: channels={channels}, d={d}, s={s}, m={m}, scale={scale}")
+        self.config = FSRCNNConfig(channels, d, s, m, scale)
+        self.scale = scale
+        layers: list[nn.Module] = [nn.Conv2d(channels, d, 5, padding=2), nn.PReLU(d),
+                                   nn.Conv2d(d, s, 1), nn.PReLU(s)]
+        for _ in range(m):
+            layers += [nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s)]
+        layers += [nn.Conv2d(s, d, 1), nn.PReLU(d)]
+        self.body = nn.Sequential(*layers)
+        self.deconv = nn.ConvTranspose2d(d, channels, 9, stride=scale, padding=4, output_padding=scale - 1)
+        for mod in self.body:
+            if isinstance(mod, nn.Conv2d):  # He init as the paper (PReLU), biases zero
+                nn.init.normal_(mod.weight, std=math.sqrt(2 / (mod.out_channels * mod.kernel_size[0] ** 2)))
+                nn.init.zeros_(mod.bias)
+        nn.init.normal_(self.deconv.weight, std=1e-3)
+        nn.init.zeros_(self.deconv.bias)
+
+    @property
+    def receptive_radius(self) -> int:
+        """Input px of context per side: 2 (5x5) + m (3x3 each) + ceil(4 / scale) (the 9x9 transposed conv)."""
+        return 2 + self.config.m + -(-4 // self.scale)
+
+    @property
+    def flops_per_pixel(self) -> int:
+        """Multiply-adds x 2 per output pixel (biases and PReLU excluded)."""
+        c = self.config
+        per_input = c.channels * c.d * 25 + c.d * c.s + c.m * c.s * c.s * 9 + c.s * c.d
+        return 2 * (per_input // (c.scale * c.scale) + c.d * c.channels * 81 // (c.scale * c.scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) float32 in [0, 1] -> (N, C, scale H, scale W) float32, roughly [0, 1], not clipped."""
+        return self.deconv(self.body(x))
+
+
+@dataclass(frozen=True)
+class CompactConfig:
+    """Hyperparameters of one CompactSR: head kernel, width, depth of 3x3 layers, channels, scale, anchor."""
+
+    channels: int = 1
+    head: int = 3
+    width: int = 48
+    depth: int = 6
+    scale: int = 2
+    anchor: bool = True
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (JSON-safe)."""
+        return asdict(self)
+
+
+class CompactSR(nn.Module):
+    """A compact VGG-style network at the input resolution that ends in a pixel shuffle (ESPCN-like).
+
+    head conv (``head`` x ``head``, C -> width), ``depth`` 3x3 convs (width -> width), each followed by PReLU,
+    then a 3x3 conv to C scale^2 channels and a pixel shuffle by ``scale``. With ``anchor`` the input, repeated
+    scale^2 times, is added before the shuffle (Du et al., "Anchor-based Plain Net", 2021): the network learns
+    the difference from a nearest-neighbour enlargement. Tensor contract as in the module docstring.
+    """
+
+    arch = "compact"
+    upsampling = "post"
+
+    def __init__(self, channels: int = 1, head: int = 3, width: int = 48, depth: int = 6, scale: int = 2,
+                 anchor: bool = True) -> None:
+        super().__init__()
+        if channels not in (1, 3) or head < 1 or head % 2 == 0 or width < 1 or depth < 0 or scale < 1:
+            raise ValueError(f"bad CompactSR shape: channels={channels}, head={head}, width={width}, depth={depth}, "
+                             f"scale={scale}")
+        self.config = CompactConfig(channels, head, width, depth, scale, anchor)
+        self.scale = scale
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, head, padding=head // 2), nn.PReLU(width)]
+        for _ in range(depth):
+            layers += [nn.Conv2d(width, width, 3, padding=1), nn.PReLU(width)]
+        self.body = nn.Sequential(*layers)
+        self.tail = nn.Conv2d(width, channels * scale * scale, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(scale)
+
+    @property
+    def receptive_radius(self) -> int:
+        """Input px of context per side: head // 2 + depth + 1 (the 3x3 tail)."""
+        return self.config.head // 2 + self.config.depth + 1
+
+    @property
+    def flops_per_pixel(self) -> int:
+        """Multiply-adds x 2 per output pixel (biases and PReLU excluded)."""
+        c = self.config
+        per_input = (c.channels * c.width * c.head**2 + c.depth * c.width * c.width * 9
+                     + c.width * c.channels * c.scale**2 * 9)
+        return 2 * per_input // (c.scale * c.scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) float32 in [0, 1] -> (N, C, scale H, scale W) float32, roughly [0, 1], not clipped."""
+        y = self.tail(self.body(x))
+        if self.config.anchor:
+            y = y + x.repeat_interleave(self.scale * self.scale, dim=1)
+        return self.shuffle(y)
+
+
+ARCHS: dict[str, tuple[type[nn.Module], type]] = {
+    "srcnn": (SRCNN, ModelConfig),
+    "fsrcnn": (FSRCNN, FSRCNNConfig),
+    "compact": (CompactSR, CompactConfig),
+}
+
+
+def build_model(arch: str, config: Mapping) -> nn.Module:
+    """A fresh network of ``arch`` ("srcnn" or "fsrcnn") from its config fields; ValueError for unknown ones."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
+    cls, cfg_cls = ARCHS[arch]
+    fields = set(cfg_cls.__dataclass_fields__)
+    unknown = set(config) - fields
+    if unknown:
+        raise ValueError(f"unknown {arch} config keys: {', '.join(sorted(unknown))}")
+    return cls(**dict(config))

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["tile_boxes", "split_even", "even_boxes", "forward_tiled", "forward_tiled_valid"]
+__all__ = ["tile_boxes", "split_even", "even_boxes", "forward_tiled", "forward_tiled_valid", "PaddedRunner"]
 
 Missing = tuple[int, int, int, int]
 
@@ -98,12 +98,15 @@ def forward_tiled_valid(
     out: torch.Tensor | None = None,
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
+    scale: int = 1,
 ) -> torch.Tensor:
-    """Tile (N, C, H, W) ``x`` into near-equal boxes of at most ``tile`` (or (tile_h, tile_w)) output px.
+    """Tile (N, C, H, W) ``x`` into near-equal boxes of at most ``tile`` (or (tile_h, tile_w)) input px.
 
     ``run(crop, missing)`` gets the crop (N, C, h + 2 radius, w + 2 radius): real neighbours where the image has
     them, zeros elsewhere, ``missing`` = (top, bottom, left, right) px of it outside the image, and must return
-    (N, C', h, w) float32 for the box. Returns (N, C', H, W), or fills ``out``; ``progress(n)`` after each tile.
+    (N, C', scale h, scale w) float32 for the box (``scale``: the network's own factor, 1 for a network that keeps
+    the size). Returns (N, C', scale H, scale W), or fills ``out``; ``progress(n)`` after each tile, and an
+    exception raised by ``progress`` stops the run (tiles not started are cancelled) and propagates.
     ``workers`` > 1: that many threads run one tile each, with one torch thread apiece (``run`` must be
     thread-safe); the first tile runs first, in the caller's thread.
     """
@@ -125,19 +128,26 @@ def forward_tiled_valid(
             crop = F.pad(crop, (missing[2], missing[3], missing[0], missing[1]))
         piece = run(crop, missing)
         if out is None:
-            out = torch.empty((n, piece.shape[1], h, w), dtype=piece.dtype, device=piece.device)
-        out[:, :, y0:y1, x0:x1] = piece  # boxes are disjoint: threads never write the same pixels
+            out = torch.empty((n, piece.shape[1], h * s, w * s), dtype=piece.dtype, device=piece.device)
+        out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = piece  # boxes are disjoint: threads never write the same px
 
+    s = int(scale)
     one(boxes[0])
     if progress is not None:
         progress(1)
     if workers > 1 and len(boxes) > 1:
         from concurrent.futures import as_completed
 
-        for done, fut in enumerate(as_completed([_pool(workers).submit(one, b) for b in boxes[1:]]), start=2):
-            fut.result()
-            if progress is not None:
-                progress(done)
+        futures = [_pool(workers).submit(one, b) for b in boxes[1:]]
+        try:
+            for done, fut in enumerate(as_completed(futures), start=2):
+                fut.result()
+                if progress is not None:
+                    progress(done)
+        except BaseException:
+            for f in futures:  # stop: the tiles not yet started never run
+                f.cancel()
+            raise
     else:
         for done, box in enumerate(boxes[1:], start=2):
             one(box)
@@ -168,3 +178,29 @@ def _pool(workers: int) -> Any:
             torch.set_num_threads(before)
             _POOLS[key] = pool
         return _POOLS[key]
+
+
+class PaddedRunner:
+    """Any zero-padded network (pre- or post-upsampling) as a tile runner for :func:`forward_tiled_valid`.
+
+    The crop's outside px are cut off, so the network pads at the image border exactly as it does untiled, and
+    only the box's own ``scale`` h x ``scale`` w output px are kept. ``bf16``: bfloat16 autocast (CPU or CUDA).
+    """
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, bf16: bool = False) -> None:
+        self.model, self.device, self.bf16 = model, device, bf16
+        self.radius, self.scale = int(model.receptive_radius), int(model.scale)
+        self.memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+    @torch.no_grad()
+    def __call__(self, crop: torch.Tensor, missing: Missing = (0, 0, 0, 0), single: bool = False) -> torch.Tensor:
+        """(N, C, h + 2r, w + 2r) float32 crop, ``missing`` px outside the image -> (N, C, s h, s w) float32."""
+        r, s = self.radius, self.scale
+        top, bottom, left, right = missing
+        h, w = crop.shape[2] - 2 * r, crop.shape[3] - 2 * r
+        x = crop[:, :, top : crop.shape[2] - bottom, left : crop.shape[3] - right]
+        x = x.to(self.device, torch.float32).contiguous(memory_format=self.memory_format)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            y = self.model(x)
+        y0, x0 = (r - top) * s, (r - left) * s
+        return y[:, :, y0 : y0 + h * s, x0 : x0 + w * s].float().to("cpu").contiguous()

@@ -44,7 +44,7 @@ from .degrade import Degradation
 from .device import DeviceError, resolve_device
 from .images import quantize
 from .metrics import psnr_y, ssim_y
-from .model import SRCNN
+from .model import FSRCNN, SRCNN, CompactSR
 
 __all__ = ["train", "TrainError", "TrainInterrupted", "validate", "lr_at"]
 
@@ -103,10 +103,12 @@ def _data(cfg: Config, rank: int) -> tuple[torch.utils.data.Dataset, list[ValIma
     if d.rescale:
         photos = rescale_photos(photos, d.rescale)
     deg = _degradation(cfg)
-    ds = PhotoPatches(photos, d.patch, deg, seed=cfg.train.seed, augment=d.augment)
+    upsample = cfg.model.arch == "srcnn"  # post-upsampling networks take the low-resolution image itself
+    ds = PhotoPatches(photos, d.patch, deg, seed=cfg.train.seed, augment=d.augment, upsample=upsample)
     val: list[ValImage] = []
     if rank == 0:
-        val = make_val_images([(p.name, load_photo(p, d.color)) for p in val_paths], deg, seed=cfg.train.seed)
+        val = make_val_images([(p.name, load_photo(p, d.color)) for p in val_paths], deg, seed=cfg.train.seed,
+                              upsample=upsample)
     info = {"train": [str(f) for f in folders], "train_photos": len(train_paths),
             "val_photos": [p.name for p in val_paths]}
     return ds, val, info
@@ -154,6 +156,22 @@ def _ignore_stop_signals(_: int) -> None:
     which saves its state and then shuts the workers down; a worker that died first would crash the run."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _build_model(cfg: Config) -> torch.nn.Module:
+    """A fresh network of ``cfg.model.arch``; a post-upsampling one gets ``data.scale`` as its own factor."""
+    m, k = cfg.model, int(cfg.data.scale) if cfg.model.arch != "srcnn" else 1
+    if m.arch == "fsrcnn":
+        return FSRCNN(m.channels, m.d, m.s, m.m, scale=k)
+    if m.arch == "compact":
+        return CompactSR(m.channels, m.head, m.width, m.depth, scale=k, anchor=m.anchor)
+    model = SRCNN(m.channels, m.f1, m.f2, m.f3, m.n1, m.n2, m.residual)
+    _init_model(model, m.init)
+    return model
 
 
 def _init_model(model: SRCNN, scheme: str) -> None:
@@ -304,15 +322,15 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
     dataset, val_images, data_info = _data(cfg, rank)
 
     m = cfg.model
-    model = SRCNN(m.channels, m.f1, m.f2, m.f3, m.n1, m.n2, m.residual)
-    _init_model(model, m.init)
+    model = _build_model(cfg)
     init_sha = ""  # the sha256 of the init_from file when the run started (the file may be re-shipped later)
     if m.init_from:
         from .checkpoint import load_weights, sha256_file
 
         init_sha = sha256_file(m.init_from)
         start_model, _ = load_weights(m.init_from)
-        if start_model.config != model.config:
+        # the same tensors (an FSRCNN of another scale has the same ones: only the stride of its end differs)
+        if _shapes(start_model) != _shapes(model) or (m.arch == "srcnn" and start_model.config != model.config):
             raise TrainError(f"model.init_from={m.init_from}: its shape {start_model.config} differs from [model]")
         model.load_state_dict(start_model.state_dict())
     model.to(device)
@@ -322,9 +340,10 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
     if ema is not None:
         for p in ema.parameters():
             p.requires_grad_(False)
-    last_params = list(model.conv3.parameters())
+    last = {"srcnn": "conv3", "fsrcnn": "deconv", "compact": "tail"}[m.arch]
+    last_params = list(getattr(model, last).parameters())
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.startswith("conv3")], "mult": 1.0},
+        {"params": [p for n, p in model.named_parameters() if not n.startswith(last)], "mult": 1.0},
         {"params": last_params, "mult": cfg.optim.last_layer_lr_mult},
     ]
     o = cfg.optim
@@ -339,7 +358,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
             dist.barrier()
         st = load_state(state_path)
         shapes = {k: tuple(v.shape) for k, v in st["model"].items()}
-        if shapes != {k: tuple(v.shape) for k, v in model.state_dict().items()}:
+        if shapes != _shapes(model):
             raise TrainError(f"{state_path}: the saved model has another shape than [model] in the config; "
                              "resume with the run's own config.toml")
         model.load_state_dict(st["model"])

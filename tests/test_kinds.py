@@ -1,0 +1,116 @@
+"""The two kinds of network (pre- and post-upsampling) behind one Enhancer, tiler, runner and ONNX export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srcnn.checkpoint import WeightsError, load_weights, save_weights
+from srcnn.cli import main
+from srcnn.enhance import Enhancer, load_model
+from srcnn.images import read
+from srcnn.model import FSRCNN, CompactSR
+
+CPU = torch.device("cpu")
+
+
+def tiny_post(scale: int = 3) -> CompactSR:
+    """conv 5x5 -> conv 3x3 -> pixel shuffle x scale, random weights (the shape of the code, not a trained net)."""
+    torch.manual_seed(0)
+    m = CompactSR(channels=1, head=5, width=8, depth=0, scale=scale, anchor=False)
+    for p in m.parameters():
+        p.data.normal_(0, 0.2)
+    return m.eval()
+
+
+def random_fsrcnn(scale: int, channels: int = 1) -> FSRCNN:
+    torch.manual_seed(scale)
+    m = FSRCNN(channels=channels, d=12, s=6, m=2, scale=scale)
+    for p in m.parameters():
+        p.data.normal_(0, 0.15)
+    return m.eval()
+
+
+NETS = [("tiny-x3", lambda: tiny_post(3)), ("fsrcnn-x2", lambda: random_fsrcnn(2)),
+        ("fsrcnn-x3-rgb", lambda: random_fsrcnn(3, 3)), ("fsrcnn-x4", lambda: random_fsrcnn(4)),
+        ("compact-x2-anchor", lambda: CompactSR(3, 3, 8, 2, 2, True).eval())]
+
+
+@pytest.mark.parametrize("name,make", NETS, ids=[n for n, _ in NETS])
+@pytest.mark.parametrize("tile", [5, 16, 33])
+def test_tiled_equals_untiled_at_odd_sizes(name, make, tile):
+    model = make()
+    x = torch.rand(1, model.config.channels, 41, 29)
+    with torch.no_grad():
+        whole = model(x).clamp(0, 1)
+    out = Enhancer(name, model, model.scale, {}, CPU)(x, tile=tile)
+    assert out.shape == (1, model.config.channels, 41 * model.scale, 29 * model.scale)
+    assert (out - whole).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("name,make", NETS, ids=[n for n, _ in NETS])
+def test_onnx_runtime_equals_torch(name, make):
+    pytest.importorskip("onnxruntime")
+    model = make()
+    x = torch.rand(1, model.config.channels, 23, 31)
+    torch_out = Enhancer(name, model, model.scale, {}, CPU)(x, tile=9)
+    ort_out = Enhancer(name, model, model.scale, {}, CPU, backend="onnxruntime")(x, tile=9)
+    assert (torch_out - ort_out).abs().max().item() < 1e-5
+
+
+def test_enhance_cli_with_a_post_upsampling_weights_file(tmp_path):
+    w = tmp_path / "tiny.safetensors"
+    save_weights(w, tiny_post(3), {"scale": 3, "task": "sr"})
+    src = tmp_path / "p.png"
+    Image.fromarray((np.random.default_rng(0).random((17, 23, 3)) * 255).astype(np.uint8)).save(src)
+    for s, size in (("3", (51, 69)), ("2", (34, 46)), ("1.5", (26, 35))):  # not its factor: net, then bicubic
+        out = tmp_path / f"o{s}.png"
+        assert main(["enhance", str(src), "-m", str(w), "-s", s, "-o", str(out), "--quiet"]) == 0
+        assert read(out).pixels.shape == (*size, 3)
+    # without -s: the network's own factor, from the weights' metadata
+    assert main(["enhance", str(src), "-m", str(w), "-o", str(tmp_path / "d.png"), "--quiet"]) == 0
+    assert read(tmp_path / "d.png").pixels.shape == (51, 69, 3)
+
+
+def test_post_upsampling_picture_path_matches_the_network_on_y(tmp_path):
+    """Y goes through the network at the source size; Cb, Cr through the bicubic; gray stays gray."""
+    w = tmp_path / "f.safetensors"
+    save_weights(w, random_fsrcnn(2), {"scale": 2})
+    enh = load_model(w)
+    gray = (np.random.default_rng(1).random((19, 21, 1)) * 255).astype(np.uint8)
+    from srcnn.images import Picture
+
+    out = enh.enhance_picture(Picture(pixels=gray), scale=2).pixels
+    with torch.no_grad():
+        ref = enh.model(torch.from_numpy(gray[..., 0].astype(np.float32) / 255)[None, None]).clamp(0, 1)
+    assert out.shape == (38, 42, 1)
+    assert np.abs(out[..., 0].astype(int) - np.round(ref[0, 0].numpy() * 255).astype(int)).max() <= 1
+
+
+def test_weights_round_trip_keeps_the_kind(tmp_path):
+    for make in (lambda: random_fsrcnn(3), lambda: CompactSR(3, 3, 8, 1, 4, True)):
+        m = make()
+        save_weights(tmp_path / "w.safetensors", m, {"scale": m.scale})
+        back, meta = load_weights(tmp_path / "w.safetensors")
+        assert type(back) is type(m) and back.scale == m.scale and back.upsampling == "post"
+        x = torch.rand(1, m.config.channels, 9, 11)
+        with torch.no_grad():
+            assert torch.equal(back(x), m(x))
+
+
+def test_a_foreign_three_conv_network_of_another_shape_is_refused(tmp_path, capsys):
+    """Three 4-D convolutions that do not chain as SRCNN's (here 1 -> 16 -> 8 -> 4 channels, x2 pixel shuffle)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 5, padding=2), torch.nn.Conv2d(16, 8, 3, padding=1),
+                              torch.nn.Conv2d(8, 4, 3, padding=1))
+    pth = tmp_path / "espcn.pth"
+    torch.save(net.state_dict(), pth)
+    with pytest.raises(WeightsError, match="do not chain"):
+        load_weights(pth)
+    src = tmp_path / "p.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src)
+    assert main(["enhance", str(src), "-m", str(pth)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "do not chain" in err[0] and "Traceback" not in err[0]
