@@ -44,8 +44,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "corpus"
-PATHS = ("read", "enhance", "prepare", "web")
-CLI_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")  # what the CLI picks up in a folder
+PATHS = ("read", "enhance", "prepare", "web", "folder")
+# What the CLI picks up in a folder (the one list in srcnn.images), and what it writes
+CLI_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".tga", ".ppm", ".pgm", ".ico",
+                  ".psd", ".jp2", ".qoi", ".pcx", ".sgi")
+OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 # An input is a hang when it needs more than the limit in CPU seconds (other processes on a busy machine do not
 # count), or more than WALL_FACTOR times the limit in wall seconds (a deadlock; an alarm stops Python code there).
 WALL_FACTOR = 3
@@ -165,9 +168,49 @@ def seed_files() -> list[Sample]:
     add("rgb.pcx", _save(rgb, "PCX"))
     add("rgb.sgi", _save(rgb, "SGI"))
     add("rgba.ico", _save(rgba.resize((8, 8)), "ICO", sizes=[(8, 8)]))
+    # a valid ICO whose directory looks like a TGA header (read once tried TGA first and refused it)
+    add("rgba128_bmp.ico", _save(Image.fromarray(np.dstack([_pattern(128, 128, 3), _pattern(128, 128, 1, 3)])),
+                                 "ICO", sizes=[(128, 128)], bitmap_format="bmp"))
+    add("bw_trns.png", _save(bw, "PNG", transparency=0))  # 1-bit with a transparency key
+    add("rgba16_assoc.tif", _tiff_associated(encode(Picture(deep, deep[:, :, 0]), "TIFF")))  # premultiplied
+    add("gray.pgm", _save(gray, "PPM"))
+    add("rgb.psd", _psd(_pattern(6, 8, 3)))
+    with contextlib.suppress(KeyError, OSError):  # Pillow built without OpenJPEG
+        add("rgb.jp2", _save(rgb, "JPEG2000"))
     with contextlib.suppress(KeyError, OSError):  # QOI writing needs Pillow >= 11.3
         add("rgb.qoi", _save(rgb, "QOI"))
     return out
+
+
+def _tiff_associated(data: bytes) -> bytes:
+    """The same TIFF with its alpha marked associated (premultiplied; ExtraSamples 2 -> 1), values scaled to match."""
+    from srcnn.images import read
+
+    pic = read(data)
+    from srcnn.images import _tiff16
+
+    stored = np.rint(pic.pixels.astype(np.float64) * pic.alpha[:, :, None] / 65535).astype(np.uint16)
+    out = _tiff16(stored, pic.alpha, None)
+    at = out.index(struct.pack("<HHI", 338, 3, 1))
+    return out[: at + 8] + struct.pack("<H", 1) + out[at + 10 :]
+
+
+def _psd(rgb: np.ndarray) -> bytes:
+    """A minimal 8-bit RGB Photoshop file (no layers, raw planes), which Pillow reads but cannot write."""
+    h, w, c = rgb.shape
+    head = b"8BPS" + struct.pack(">H6xHIIHH", 1, c, h, w, 8, 3) + struct.pack(">III", 0, 0, 0)
+    return head + struct.pack(">H", 0) + np.ascontiguousarray(rgb.transpose(2, 0, 1)).tobytes()
+
+
+def _tiff_short_strip(data: bytes) -> bytes:
+    """A deflate TIFF whose StripByteCounts claims 1000 bytes more than the file holds (libtiff prints on fd 2)."""
+    b = bytearray(data)
+    (ifd,) = struct.unpack("<I", b[4:8])
+    for i in range(struct.unpack("<H", b[ifd : ifd + 2])[0]):
+        at = ifd + 2 + 12 * i
+        if struct.unpack("<H", b[at : at + 2])[0] == 279:
+            b[at + 8 : at + 12] = struct.pack("<I", struct.unpack("<I", b[at + 8 : at + 12])[0] + 1000)
+    return bytes(b)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -251,6 +294,7 @@ def crafted_corpus() -> dict[str, tuple[bytes, dict]]:
     bad("png_bad_depth.png", _png([(b"IHDR", _ihdr(8, 6, depth=7)), *[c for c in chunks if c[0] != b"IHDR"]]), "")
     # The zlib stream ends before the rows do: Pillow (like libpng viewers) pads the missing rows with zeros.
     either("png_ihdr_taller_than_data.png", _png([(b"IHDR", _ihdr(8, 600)), *[c for c in chunks if c[0] != b"IHDR"]]))
+    bad("tiff_short_strip.tif", _tiff_short_strip(seeds["rgb_deflate.tif"]), "TIFFFillStrip")
     bad("png_no_idat.png", _png([c for c in chunks if c[0] != b"IDAT"]), "")
     raw = zlib.decompress(b"".join(d for t, d in chunks if t == b"IDAT"))
     bad("png_bad_filter_type.png", _png([c for c in chunks if c[0] == b"IHDR"]
@@ -264,9 +308,17 @@ def crafted_corpus() -> dict[str, tuple[bytes, dict]]:
     for name, size in [("1x1.png", (1, 1)), ("1x9.png", (1, 9)), ("9x1.png", (9, 1)), ("p.png", (8, 6)),
                        ("la.png", (8, 6)), ("bw.png", (8, 6)), ("i16.png", (8, 6)), ("i32.tif", (8, 6)),
                        ("f32.tif", (8, 6)), ("cmyk.jpg", (8, 6)), ("cmyk.tif", (8, 6)), ("la16.png", (8, 6)),
-                       ("rgb16.tif", (8, 6)), ("p.bmp", (8, 6)), ("rgba.bmp", (8, 6))]:
+                       ("rgb16.tif", (8, 6)), ("p.bmp", (8, 6)), ("rgba.bmp", (8, 6)),
+                       ("rgba128_bmp.ico", (128, 128)), ("bw_trns.png", (8, 6)), ("rgba16_assoc.tif", (8, 6)),
+                       ("p.gif", (8, 6)), ("rgb.tga", (8, 6)), ("rgb.ppm", (8, 6)), ("gray.pgm", (8, 6)),
+                       ("rgb.psd", (8, 6)), ("rgb.jp2", (8, 6)), ("rgb.qoi", (8, 6)), ("rgb.pcx", (8, 6)),
+                       ("rgb.sgi", (8, 6))]:
+        if name not in seeds:  # an optional Pillow part (OpenJPEG, QOI writing) is missing here
+            continue
         stem, ext = name.rsplit(".", 1)
-        ok(f"mode_{stem}_{ext}.{ext}", seeds[name], size)  # unique stems: `srcnn enhance` outputs never collide
+        extra = {"rgba128_bmp.ico": {"alpha": True}, "bw_trns.png": {"alpha": True},
+                 "rgba16_assoc.tif": {"alpha": True, "bits": 16}}.get(name, {})
+        ok(f"mode_{stem}_{ext}.{ext}", seeds[name], size, **extra)  # unique stems: enhance outputs never collide
     ok("anim.gif", seeds["anim.gif"], (8, 6), first_frame=True)
     ok("apng.png", seeds["apng.png"], (8, 6), first_frame=True)
     ok("anim.webp", seeds["anim.webp"], (8, 6), first_frame=True)
@@ -662,6 +714,7 @@ class Outcome:
     kind: str  # "accepted", "refused" or a failure: traceback, hang, partial, message, changed, server_error
     seconds: float
     detail: str = ""
+    scenes: tuple[str, ...] = ()  # the folder path: which situations this input was put in
 
 
 @dataclass
@@ -682,11 +735,14 @@ class Tally:
     slowest_cpu: float = 0.0
     slowest_input: str = ""
     failures: list[tuple[int, str, str, str]] = field(default_factory=list)  # (index, kind, how, detail)
+    scenes: dict[str, int] = field(default_factory=dict)  # folder path: inputs per situation
 
     def add(self, i: int, sample: Sample, outcome: Outcome, warned: int) -> None:
         """Count one outcome."""
         self.inputs += 1
         self.c_stderr_lines += warned
+        for scene in outcome.scenes:
+            self.scenes[scene] = self.scenes.get(scene, 0) + 1
         if outcome.seconds > self.slowest:
             self.slowest, self.slowest_input = outcome.seconds, f"#{i} {sample.how}"
         key = {"accepted": "accepted", "refused": "refused", "traceback": "tracebacks", "hang": "hangs",
@@ -751,7 +807,7 @@ def _leftovers(folder: Path) -> list[str]:
             continue
         if p.name.startswith(".") or ".tmp" in p.name:
             problems.append(f"temporary file left: {p.name}")
-        elif p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"):
+        elif p.suffix.lower() in OUTPUT_EXTENSIONS:
             why = _decodes(p)
             if why is not None:
                 problems.append(f"partial output {p.name}: {why}")
@@ -945,6 +1001,89 @@ def run_prepare(sample: Sample, work: Path, limit: float) -> Outcome:
     return outcome
 
 
+def run_folder(sample: Sample, work: Path, limit: float, rng: random.Random) -> Outcome:
+    """A folder run around one input: a twin with its stem (one output name for two inputs), a 238-255-byte name,
+    -o inside the input tree run twice (--ext png, then jpg), a FIFO named directly. Exit 0 or 1, every stderr
+    line a one-line note, refusal or the summary; the twin always enhanced; no output enhanced again, no partial
+    or temporary file, no input changed."""
+    tree = work / "tree"
+    _clear(tree)
+    out = tree / "out"
+    ext = Path(sample.name).suffix
+    with_twin = rng.random() < 0.7
+    # output names of 238-255 bytes: stem + "_srcnn.png", or renamed stem + "_tiff_srcnn.png" (at most 15 more)
+    stem = "in" if rng.random() < 0.6 else "n" * rng.randint(238 - 10, 255 - (15 if with_twin else 10))
+    src = tree / f"{stem}{ext}"
+    src.write_bytes(sample.data)
+    twin = None
+    if with_twin:  # same stem, another extension: both map to one output name
+        twin_ext = rng.choice([e for e in (".png", ".bmp", ".gif", ".tif", ".jpg") if e != ext.lower()])
+        twin = tree / f"{stem}{twin_ext}"
+        twin.write_bytes(_save(Image.fromarray(_pattern(6, 8, 3, 5)), {".jpg": "JPEG", ".tif": "TIFF"}.get(
+            twin_ext, twin_ext[1:].upper())))
+    named = [str(tree)]
+    fifo = None
+    if hasattr(os, "mkfifo") and rng.random() < 0.2:
+        fifo = work / "pipe.png"
+        if fifo.exists():
+            fifo.unlink()
+        os.mkfifo(fifo)
+        named.append(str(fifo))
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (src, twin) if p is not None}
+    scenes = ("out_inside_tree", *(["twin"] if twin else []), *(["long_name"] if len(stem) > 2 else []),
+              *(["fifo"] if fifo else []))
+    outcome = _folder_runs(src, stem, ext, twin, fifo, named, out, limit)
+    for p, (data, mtime) in before.items():
+        if p.read_bytes() != data or p.stat().st_mtime_ns != mtime:
+            outcome = Outcome("changed", outcome.seconds, f"{p.name} was modified")
+    return Outcome(outcome.kind, outcome.seconds, outcome.detail, scenes)
+
+
+def _folder_runs(src: Path, stem: str, ext: str, twin: Path | None, fifo: Path | None, named: list[str], out: Path,
+                 limit: float) -> Outcome:
+    t0 = time.perf_counter()
+    for run_ext in ("png", "jpg"):
+        code, err, escaped = _cli(["enhance", *named, "-o", str(out), "-m", "bicubic", "-s", "2", "--recursive",
+                                   "--ext", run_ext, "--device", "cpu", "--max-pixels", str(FUZZ_MAX_PIXELS),
+                                   "--quiet"], limit)
+        dt = time.perf_counter() - t0
+        if isinstance(escaped, Hang):
+            return Outcome("hang", dt, str(escaped))
+        if escaped is not None:
+            return Outcome("traceback", dt, _tb(escaped))
+        if "Traceback" in err:
+            return Outcome("traceback", dt, err[-300:])
+        if code not in (0, 1):
+            return Outcome("message", dt, f"exit {code}: {err[:300]!r}")
+        lines = [line for line in err.splitlines() if line.strip()]
+        odd = [line for line in lines if not line.startswith(("srcnn: skipped ", "srcnn: renamed ")) and
+               not re_summary(line)]
+        if odd:
+            return Outcome("message", dt, f"unexpected stderr line {odd[0][:300]!r}")
+        if fifo is not None and sum(f"{fifo}: is a named pipe" in line for line in lines) != 1:
+            return Outcome("message", dt, f"the FIFO was not refused in one line: {err[:300]!r}")
+        problems = _leftovers(out) if out.exists() else []
+        if problems:
+            return Outcome("partial", dt, "; ".join(problems))
+        made = [p.name for p in out.rglob("*") if p.is_file()] if out.exists() else []
+        if any("_srcnn_" in name and name.count("_srcnn") > 1 for name in made):
+            return Outcome("partial", dt, f"an output was enhanced again: {made}")
+        if twin is not None and not any((out / f"{stem}{middle}_srcnn.{run_ext}").is_file()
+                                        for middle in ("", f"_{twin.suffix[1:].lower()}")):
+            return Outcome("partial", dt, f"the twin {twin.name} got no output of its own ({made})")
+    mine = [p for p in out.rglob("*") if p.is_file() and p.name.startswith(f"{stem}_{ext.lower()[1:] or 'noext'}_")
+            or p.name.startswith(f"{stem}_srcnn.")] if out.exists() else []
+    return Outcome("accepted" if mine else "refused", time.perf_counter() - t0)
+
+
+def re_summary(line: str) -> bool:
+    """The summary line of `srcnn enhance`: 'srcnn: N enhanced, N skipped (...), N failed[, N renamed (...)]'."""
+    import re
+
+    return re.fullmatch(r"(srcnn: )?\d+ enhanced, \d+ skipped \(output exists; --force to redo\), \d+ failed"
+                        r"(, \d+ renamed \(inputs that share a name; see above\))?", line) is not None
+
+
 def web_client() -> object | None:
     """A TestClient on srcnn.web.app (bicubic, small limits), or None when the web app or its extras are absent."""
     try:
@@ -1017,9 +1156,13 @@ def fuzz_path(path: str, n: int, seed: int, limit: float, pool: list[Sample], wo
                 outcome = run_prepare(sample, work, alarm)
             elif path == "web":
                 outcome = run_web(sample, client, alarm)
+            elif path == "folder":
+                outcome = run_folder(sample, work, alarm, random.Random(f"{seed}/folder/{i}/scene"))
             else:
                 raise ValueError(f"unknown path {path!r}")
         cpu = time.process_time() - cpu0
+        if c_lines and outcome.kind in ("accepted", "refused"):  # libtiff & co. must not print past srcnn
+            outcome = Outcome("message", outcome.seconds, f"{len(c_lines)} raw line(s) on stderr: {c_lines[0][:200]}")
         if outcome.kind in ("accepted", "refused") and (cpu > limit or outcome.seconds > alarm):
             outcome = Outcome("hang", outcome.seconds, f"{cpu:.1f} s CPU, {outcome.seconds:.1f} s wall")
         tally.slowest_cpu = max(tally.slowest_cpu, cpu)

@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from srcnn.cli import main
-from srcnn.images import ImageError, read
+from srcnn.images import INPUT_EXTENSIONS, OUTPUT_EXTENSIONS, ImageError, read
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "corpus"
 EXPECT: dict[str, dict] = json.loads((CORPUS / "expect.json").read_text())
-CLI_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+CLI_EXTENSIONS = set(INPUT_EXTENSIONS)  # folder mode takes what read() takes
 TIME_LIMIT = 5.0  # seconds per input
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # Pillow's notes on the corrupt files
@@ -97,6 +97,18 @@ def test_corpus_file_reads_or_is_refused_in_one_line(name):
     check_picture(pic)
     if expect["outcome"] == "ok":
         assert [pic.width, pic.height] == expect["size"]
+        assert pic.bits == expect.get("bits", pic.bits), f"{name}: {pic.bits}-bit"
+        assert (pic.alpha is not None) == expect.get("alpha", pic.alpha is not None), f"{name}: alpha lost"
+
+
+def test_corpus_has_the_round_2_cases():
+    """Formats only folder mode used to miss, kept-as-promised formats, and a TIFF libtiff complains about."""
+    for name in ("mode_p_gif.gif", "mode_rgb_tga.tga", "mode_rgb_ppm.ppm", "mode_rgb_psd.psd",
+                 "mode_rgba128_bmp_ico.ico", "mode_rgba16_assoc_tif.tif", "mode_bw_trns_png.png",
+                 "tiff_short_strip.tif"):
+        assert name in EXPECT, name
+        assert Path(name).suffix in CLI_EXTENSIONS
+    assert EXPECT["mode_rgba16_assoc_tif.tif"]["bits"] == 16 and EXPECT["mode_bw_trns_png.png"]["alpha"]
 
 
 def test_exif_orientations_turn_the_pixels_like_pillow():
@@ -152,9 +164,10 @@ def test_enhance_on_the_corpus_folder(tmp_path, capsys):
     for name, expect in EXPECT.items():
         if Path(name).suffix.lower() not in CLI_EXTENSIONS:
             continue
-        stem = Path(name).stem
-        outputs = list(out.glob(f"{stem}_srcnn.*"))
-        lines = [line for line in err_lines(err) if f"/{name}:" in line or f"/{stem}_srcnn." in line]
+        stem, ext = Path(name).stem, Path(name).suffix.lower()
+        out_ext = ext if ext in OUTPUT_EXTENSIONS and ext != ".bmp" else ".png"  # GIF, TGA, ... give PNG
+        outputs = list(out.glob(f"{stem}_srcnn{out_ext}"))
+        lines = [line for line in err_lines(err) if f"/{name}:" in line or f"/{stem}_srcnn{out_ext}" in line]
         if expect["outcome"] == "refused" or (expect["outcome"] == "either" and not outputs):
             assert outputs == [] and len(lines) == 1 and lines[0].startswith("srcnn: skipped"), (name, lines)
         else:
@@ -192,11 +205,18 @@ def test_prepare_on_the_corpus_folder(tmp_path, capsys):
 # A short seeded mutation fuzz (the long one: `make fuzz`)
 
 
-@pytest.mark.parametrize("path, n", [("read", 1500), ("enhance", 400), ("prepare", 300)])
+@pytest.mark.parametrize("path, n", [("read", 1500), ("enhance", 400), ("prepare", 300), ("folder", 20)])
 def test_short_fuzz(path, n, pool, tmp_path):
-    """Mutated files through each path: no traceback, no input over the time limit, no partial output."""
-    tally = fuzz.fuzz_path(path, n, seed=1, limit=TIME_LIMIT, pool=pool, work=tmp_path, start=len(pool))
+    """Mutated files through each path: no traceback, no input over the time limit, no partial output, no raw
+    C-library line on stderr. The folder path runs every pool file first (then n mutations), each in a folder with
+    a twin of its stem, a 238-255-byte name, -o inside the input tree run twice, or a FIFO named directly."""
+    start = 0 if path == "folder" else len(pool)
+    n = n + len(pool) if path == "folder" else n
+    tally = fuzz.fuzz_path(path, n, seed=1, limit=TIME_LIMIT, pool=pool, work=tmp_path, start=start)
     assert tally.inputs == n
+    assert tally.c_stderr_lines == 0
+    if path == "folder":
+        assert all(tally.scenes.get(k, 0) >= 5 for k in ("twin", "long_name", "out_inside_tree", "fifo")), tally.scenes
     assert tally.failures == [], "\n".join(f"#{i} {kind}: {how} -> {detail}" for i, kind, how, detail in
                                            tally.failures)
     assert tally.accepted > n // 10 and tally.refused > n // 10  # the fuzz reaches both outcomes
