@@ -10,17 +10,20 @@ Reading (:func:`read`, :func:`from_pil`):
 - EXIF orientation is applied (all 8 values, ``PIL.ImageOps.exif_transpose`` semantics).
 - Animated GIF/APNG/WebP and multi-page TIFF: the first frame/page only.
 - Modes: 1 -> 8-bit gray; L, LA -> gray (+alpha); P, PA -> RGB (+alpha), or gray when the palette is all gray;
-  RGB, RGBA, RGBX, RGBa, La -> RGB/gray (+alpha); transparency keys (tRNS) become an alpha plane;
+  RGB, RGBA, RGBX, RGBa, La -> RGB/gray (+alpha); transparency keys (tRNS, also on 1-bit) become an alpha plane;
   CMYK -> RGB through its ICC profile when it has one (the output then carries sRGB), else Pillow's naive
   formula; YCbCr, HSV -> RGB; LAB -> sRGB; I;16* -> 16-bit gray; I (32-bit int) -> 16-bit gray with negatives
   clipped to 0 and, only when the maximum exceeds 65535, scaled down linearly so the maximum becomes 65535;
   F (float) -> 16-bit gray with NaN -> 0, negatives -> 0 and the range taken as [0, 1], [0, 255], [0, 65535]
   or [0, max], the first that holds the largest finite value.
-- 16-bit RGB/RGBA/gray+alpha PNG and 16-bit RGB/RGBA TIFF are read at full depth (Pillow alone would reduce
-  them to 8 bits; each is decoded twice by Pillow, once per byte, which relies on Pillow's tile rawmodes; if
-  that ever fails the image is read at 8 bits with a warning). 16-bit gray+alpha TIFF is not readable.
+- 16-bit RGB/RGBA/gray+alpha PNG and 16-bit RGB/RGBA TIFF (premultiplied alpha divided out) are read at full
+  depth (Pillow alone would reduce them to 8 bits; each is decoded twice by Pillow, once per byte, which relies
+  on Pillow's tile rawmodes; if that ever fails the image is read at 8 bits with a warning). 16-bit gray+alpha
+  TIFF is not readable.
 - Only common raster formats are opened (no EPS/PDF/fonts); decompression bombs are refused by ``max_pixels``
   (None: no limit), checked on the header before any pixel is decoded; truncated or corrupt files raise.
+  FIFOs and devices are refused unopened. What C decoders (libtiff) print on stderr while decoding is kept off
+  it; the first such line goes into the error of a file that fails.
   Pillow's global ``Image.MAX_IMAGE_PIXELS`` is set to None only while read() decodes, under a lock.
 - Every failure is an :class:`ImageError` whose one-line message names the file and the reason.
 
@@ -36,7 +39,8 @@ Writing (:func:`write`, :func:`encode`): the format comes from the extension (:f
 - BMP: 8-bit gray or RGB, alpha dropped, no ICC or EXIF.
 - 16-bit pictures are rounded to 8 bits for JPEG, WebP and BMP. An ICC profile whose colour space does not
   match the written pixels (e.g. a gray profile on RGB WebP data) is left out.
-- Writing is atomic: a temporary ``.<name>.tmp-<random>`` in the same folder, fsync, then ``os.replace``.
+- Writing is atomic: a temporary ``.<name>.tmp-<random>`` in the same folder (name cut to fit 255 bytes), fsync,
+  then ``os.replace``.
 """
 
 from __future__ import annotations
