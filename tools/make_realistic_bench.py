@@ -1,0 +1,142 @@
+"""Build the realistic benchmark (issue 17, item 3): Set14, LIVE1, Classic5 ground truth degraded at x1, x2, x4.
+
+Every image (modcropped to the scale) is degraded once by ``RealisticDegradation(scale)`` (the Real-ESRGAN
+second-order chain, defaults of srcnn.degrade) with a seed fixed by (set, image, scale): the first 8 bytes of
+sha256("<base seed>:<set>:<file stem>:<scale>"). HR and LR are written as 8-bit PNGs under
+``<out>/<scale>/<set>/HR/<stem>.png`` and ``.../LR/<stem>.png`` (git-ignored); the recipe (the degradation's
+fields, the seed rule, library versions, every image's drawn Params and the sha256 of every file) goes to a
+committed JSON manifest. ``--check`` rebuilds everything in memory and compares it with the manifest (and with
+the files, when present) without writing anything. Never train on these images.
+
+    python tools/make_realistic_bench.py [--data ../shared/data] [--out bench-data/realistic] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from srcnn.degrade import RealisticDegradation, modcrop
+from srcnn.images import quantize, read, to_8bit
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = ("Set14", "LIVE1", "Classic5")
+SCALES = (1, 2, 4)
+EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def image_seed(base: int, set_name: str, stem: str, scale: int) -> int:
+    """The seed of one (set, image, scale): first 8 bytes of sha256, as an unsigned int below 2**63."""
+    digest = hashlib.sha256(f"{base}:{set_name}:{stem}:{scale}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def png_bytes(u8: np.ndarray) -> bytes:
+    """(H, W) or (H, W, 3) uint8 -> PNG bytes (Pillow, default zlib level, no metadata)."""
+    buf = io.BytesIO()
+    Image.fromarray(u8).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def versions() -> dict[str, str]:
+    import PIL
+    import scipy
+    import torch
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "Pillow": PIL.__version__,
+            "scipy": scipy.__version__, "torch": torch.__version__}
+
+
+def build(data: Path, base_seed: int):
+    """Yield (set, stem, scale, seed, params, hr_png, lr_png) for every image and scale, in a fixed order."""
+    for set_name in SETS:
+        files = sorted(p for p in (data / set_name).iterdir() if p.suffix.lower() in EXTENSIONS)
+        if not files:
+            raise SystemExit(f"{data / set_name}: no images")
+        for path in files:
+            px = to_8bit(read(path).pixels)
+            img = (px[:, :, 0] if px.shape[2] == 1 else px).astype(np.float32) / 255.0
+            for scale in SCALES:
+                hr = modcrop(img, scale)
+                seed = image_seed(base_seed, set_name, path.stem, scale)
+                deg = RealisticDegradation(scale=scale)
+                rng = np.random.default_rng(seed)
+                params = deg.sample(rng)
+                lr = deg.apply(hr, params)  # noise from params.noise_seed: the params alone replay it
+                yield set_name, path.stem, scale, seed, params, png_bytes(quantize(hr, 8)), png_bytes(quantize(lr, 8))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("SRCNN_DATA", ROOT.parent / "shared" / "data")))
+    ap.add_argument("--out", type=Path, default=ROOT / "bench-data" / "realistic")
+    ap.add_argument("--manifest", type=Path, default=ROOT / "benchmarks" / "realistic-bench.json")
+    ap.add_argument("--seed", type=int, default=17, help="base seed (default 17)")
+    ap.add_argument("--check", action="store_true", help="rebuild in memory and compare with the manifest")
+    args = ap.parse_args()
+
+    entries = []
+    for set_name, stem, scale, seed, params, hr_png, lr_png in build(args.data, args.seed):
+        rel = Path(str(scale)) / set_name
+        files = {}
+        for kind, blob in (("hr", hr_png), ("lr", lr_png)):
+            p = rel / kind.upper() / f"{stem}.png"
+            files[kind] = {"path": p.as_posix(), "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)}
+            if not args.check:
+                (args.out / p).parent.mkdir(parents=True, exist_ok=True)
+                (args.out / p).write_bytes(blob)
+        entries.append({"set": set_name, "image": stem, "scale": scale, "seed": seed, **files,
+                        "params": params.to_dict()})
+
+    manifest = {
+        "about": "Realistic benchmark of issue 17 (test sets degraded once; never train on them). "
+                 "Rebuild: python tools/make_realistic_bench.py; verify: --check.",
+        "sets": list(SETS),
+        "scales": list(SCALES),
+        "base_seed": args.seed,
+        "seed_rule": "int.from_bytes(sha256(f'{base_seed}:{set}:{stem}:{scale}').digest()[:8], 'big') >> 1",
+        "recipe": {
+            "hr": "srcnn.images.read, 8-bit, gray kept gray (Classic5), modcrop to the scale",
+            "degradation": "srcnn.degrade.RealisticDegradation(scale) with its defaults; params = "
+                           "sample(default_rng(seed)); lr = apply(hr, params) (noise from params.noise_seed)",
+            "fields": {k: v for k, v in asdict(RealisticDegradation()).items() if k != "scale"},
+            "png": "Pillow PNG, default compression, no metadata",
+        },
+        "versions": versions(),
+        "images": entries,
+    }
+    if args.check:
+        old = json.loads(args.manifest.read_text())
+        bad = 0
+        old_by_key = {(e["set"], e["image"], e["scale"]): e for e in old["images"]}
+        for e in entries:
+            o = old_by_key.get((e["set"], e["image"], e["scale"]))
+            for kind in ("hr", "lr"):
+                ok = o is not None and o[kind]["sha256"] == e[kind]["sha256"]
+                f = args.out / e[kind]["path"]
+                if f.exists() and hashlib.sha256(f.read_bytes()).hexdigest() != e[kind]["sha256"]:
+                    ok = False
+                if not ok:
+                    bad += 1
+                    print(f"differs: {e[kind]['path']}", file=sys.stderr)
+        if old["versions"] != manifest["versions"]:
+            print(f"versions differ: manifest {old['versions']}, here {manifest['versions']}", file=sys.stderr)
+        print(f"{len(entries) * 2 - bad} of {len(entries) * 2} files rebuild byte for byte")
+        return 1 if bad or len(entries) != len(old["images"]) else 0
+    args.manifest.write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"{len(entries)} image/scale pairs, {len(entries) * 2} PNGs under {args.out}; manifest {args.manifest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
