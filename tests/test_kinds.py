@@ -114,3 +114,30 @@ def test_a_foreign_three_conv_network_of_another_shape_is_refused(tmp_path, caps
     assert main(["enhance", str(src), "-m", str(pth)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "do not chain" in err[0] and "Traceback" not in err[0]
+
+
+def test_training_samples_of_a_post_upsampling_net_are_low_resolution():
+    """Post-upsampling nets train on (LR, HR) pairs: input (C, p/s, p/s) = the bicubic shrink of the target."""
+    from srcnn.data import PhotoPatches, make_val_images, realistic_chains
+    from srcnn.degrade import Degradation, downscale
+
+    rng = np.random.default_rng(0)
+    photos = [rng.random((60, 75)).astype(np.float32), rng.random((90, 66)).astype(np.float32)]
+    ds = PhotoPatches(photos, 24, Degradation(scale=3), seed=1, upsample=False)
+    for i in range(5):
+        inp, target = ds[i]
+        assert inp.shape == (1, 8, 8) and target.shape == (1, 24, 24)
+    # the cached LR photo is the whole photo's bicubic shrink: interior patches match it exactly
+    k = 0
+    whole = np.clip(downscale(ds.photos[k], 3), 0, 1)
+    assert np.allclose(ds.cached[k], whole)
+    val = make_val_images([("a", photos[0])], Degradation(scale=3), upsample=False)
+    assert tuple(val[0].input.shape) == (1, 20, 25) and val[0].target_y.shape == (60, 75)
+    # realistic chains: RGB, LR patches at the chain's scale, 8-bit levels
+    rgb = [rng.random((80, 96, 3)).astype(np.float32)]
+    real = PhotoPatches(rgb, 32, realistic_chains(2, "mixed"), seed=0, upsample=False)
+    inp, target = real[3]
+    assert inp.shape == (3, 16, 16) and target.shape == (3, 32, 32)
+    assert torch.allclose(inp * 255, (inp * 255).round(), atol=1e-3)
+    with pytest.raises(ValueError, match="post-upsampling"):
+        PhotoPatches(rgb, 32, realistic_chains(2, "mixed"), upsample=True)

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .color import rgb_to_gray_uint8
-from .degrade import Degradation, modcrop
+from .degrade import Degradation, RealisticDegradation, modcrop
 from .images import INPUT_EXTENSIONS, quantize, read, to_8bit
 from .metrics import to_y_uint8
 
@@ -33,6 +33,7 @@ __all__ = [
     "PairTiles",
     "ValImage",
     "make_val_images",
+    "realistic_chains",
 ]
 
 IMAGE_EXTENSIONS = INPUT_EXTENSIONS  # the one list of what images.read opens, kept in srcnn.images
@@ -133,9 +134,20 @@ class PhotoPatches(Dataset):
         self.seed = seed
         self.augment = augment
         self.upsample = upsample
-        s = degradation.scale
-        self.align = int(s) if not isinstance(s, (tuple, list)) and float(s).is_integer() else 1
-        if not upsample and (self.align != s or patch % self.align):
+        self.chains: tuple[RealisticDegradation, ...] = ()
+        if isinstance(degradation, RealisticDegradation):
+            degradation = (degradation,)
+        if isinstance(degradation, tuple):  # realistic chains, one drawn per sample (all of one scale)
+            self.chains, s = degradation, degradation[0].scale
+            self.align, cache = s, False
+            self.degradation = None
+            if upsample or patch % s or any(c.scale != s for c in self.chains):
+                raise ValueError(f"realistic degradations are for post-upsampling networks, one scale, a patch that "
+                                 f"is a multiple of it (got scale {s}, patch {patch})")
+        else:
+            s = degradation.scale
+            self.align = int(s) if not isinstance(s, (tuple, list)) and float(s).is_integer() else 1
+        if not self.chains and not upsample and (self.align != s or patch % self.align):
             raise ValueError(f"a post-upsampling network needs one whole scale and a patch that is a multiple of it "
                              f"(got scale {s}, patch {patch})")
         self.photos = [modcrop(p, self.align) for p in photos]
@@ -154,6 +166,8 @@ class PhotoPatches(Dataset):
     def deterministic(self) -> bool:
         """True when every sample gets the same degradation (no ranges, no noise)."""
         d = self.degradation
+        if self.chains:
+            return False
         return not any(isinstance(v, (tuple, list)) for v in (d.scale, d.blur, d.quality)) and d.noise == 0
 
     def __len__(self) -> int:
@@ -174,6 +188,8 @@ class PhotoPatches(Dataset):
             inp = self.cached[k][y // a : (y + p) // a, x // a : (x + p) // a]
             target, inp = _augment([target, inp], rot, flip)
             return _to_tensor(inp), _to_tensor(target)
+        if self.chains:
+            return self._realistic(rng, photo, rot, flip)
         params = self.degradation.sample(rng)
         m = self.degradation.margin
         al = max(self.align, 1)
@@ -196,6 +212,34 @@ class PhotoPatches(Dataset):
             target, inp = region[:p, :p], deg[: p // a, : p // a]
         target, inp = _augment([target, inp], rot, flip)
         return _to_tensor(inp), _to_tensor(target)
+
+
+    def _realistic(self, rng: np.random.Generator, photo: np.ndarray, rot: int, flip: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One patch through a realistic chain: the HR crop with the drawn chain's margin -> (LR, HR) patch."""
+        s, p = self.align, self.patch
+        chain = self.chains[int(rng.integers(len(self.chains)))]
+        params = chain.sample(rng)
+        h, w = photo.shape[:2]
+        y = int(rng.integers(0, (h - p) // s + 1)) * s
+        x = int(rng.integers(0, (w - p) // s + 1)) * s
+        m = params.margin
+        y0, x0 = max(0, y - m) // s * s, max(0, x - m) // s * s
+        y1, x1 = min(h, y + p + m), min(w, x + p + m)
+        region = photo[y0 : y0 + (y1 - y0) // s * s, x0 : x0 + (x1 - x0) // s * s]
+        lr = chain.apply(region, params, rng)
+        dy, dx = y - y0, x - x0
+        target = region[dy : dy + p, dx : dx + p]
+        inp = lr[dy // s : (dy + p) // s, dx // s : (dx + p) // s]
+        target, inp = _augment([target, inp], rot, flip)
+        return _to_tensor(inp), _to_tensor(target)
+
+
+def realistic_chains(scale: int, kind: str) -> tuple[RealisticDegradation, ...]:
+    """The realistic chains of ``data.realistic``: one order ("second_order", "first_order", "shuffled") or
+    "mixed" (Real-ESRGAN's second order and BSRGAN's shuffled order, one of the two drawn per sample)."""
+    kinds = ("second_order", "shuffled") if kind == "mixed" else (kind,)
+    return tuple(RealisticDegradation(scale=scale, order=k) for k in kinds)
 
 
 class PairTiles(Dataset):
@@ -270,8 +314,15 @@ def make_val_images(photos: Sequence[tuple[str, np.ndarray]], degradation: Degra
     ``upsample`` False: the input is the low-resolution image itself (for post-upsampling networks).
     """
     out = []
+    chains = (degradation,) if isinstance(degradation, RealisticDegradation) else degradation
     for i, (name, photo) in enumerate(photos):
         rng = np.random.default_rng([seed, 1_000_000 + i])
+        if isinstance(chains, tuple):  # realistic: the chains in turn, each image with its own draw
+            chain = chains[i % len(chains)]
+            hr = modcrop(photo, chain.scale)
+            lr = chain.apply(hr, chain.sample(rng), rng)
+            out.append(ValImage(name, _to_tensor(lr), _to_y_u8(hr), chain.scale if chain.scale > 1 else 0))
+            continue
         params = degradation.sample(rng)
         s = params["scale"]
         hr = modcrop(photo, int(s)) if float(s).is_integer() else photo

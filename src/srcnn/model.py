@@ -102,8 +102,9 @@ class SRCNN(nn.Module):
 def config_from_state_dict(state: Mapping[str, torch.Tensor], residual: bool = False) -> ModelConfig:
     """Infer channels, f1-f2-f3, n1, n2 from the conv weight shapes of an SRCNN state dict.
 
-    The shapes must chain as SRCNN's do: (n1, C, f1, f1) -> (n2, n1, f2, f2) -> (C, n2, f3, f3), square odd
-    kernels, C of 1 or 3, a bias of the right length per layer; anything else is refused (ValueError).
+    The shapes must chain as SRCNN's do: (n1, C, f1, f1) -> (n2, n1, f2, f2) -> (C, n2, f3, f3), square
+    kernels, C of 1 or 3, a bias of the right length per layer; anything else is refused (ValueError). (Even
+    kernels are refused by SRCNN itself.)
     """
     try:
         w1, w2, w3 = state["conv1.weight"], state["conv2.weight"], state["conv3.weight"]
@@ -117,13 +118,13 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], residual: bool = F
     shapes = [tuple(w.shape) for w in (w1, w2, w3)]
     chained = (
         shapes[1][1] == n1 and shapes[2][0] == channels and shapes[2][1] == n2 and channels in (1, 3)
-        and all(w.shape[2] == w.shape[3] and w.shape[2] % 2 == 1 for w in (w1, w2, w3))
+        and all(w.shape[2] == w.shape[3] for w in (w1, w2, w3))
         and all(tuple(state[f"conv{i}.bias"].shape) == (int(shapes[i - 1][0]),) for i in (1, 2, 3)
                 if f"conv{i}.bias" in state)
     )
     if not chained:
         raise ValueError(f"not an SRCNN: its three convolutions {shapes} do not chain as SRCNN's (n1, C, f1, f1) -> "
-                         "(n2, n1, f2, f2) -> (C, n2, f3, f3) with C = 1 or 3 and odd square kernels")
+                         "(n2, n1, f2, f2) -> (C, n2, f3, f3) with C = 1 or 3 and square kernels")
     return ModelConfig(int(channels), int(f1), int(f2), int(f3), int(n1), int(n2), residual)
 
 

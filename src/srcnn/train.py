@@ -37,6 +37,7 @@ from .data import (
     list_images,
     load_photo,
     make_val_images,
+    realistic_chains,
     rescale_photos,
     split_photos,
 )
@@ -102,7 +103,7 @@ def _data(cfg: Config, rank: int) -> tuple[torch.utils.data.Dataset, list[ValIma
     photos = [load_photo(p, d.color) for p in train_paths]
     if d.rescale:
         photos = rescale_photos(photos, d.rescale)
-    deg = _degradation(cfg)
+    deg = realistic_chains(int(d.scale), d.realistic) if d.realistic else _degradation(cfg)
     upsample = cfg.model.arch == "srcnn"  # post-upsampling networks take the low-resolution image itself
     ds = PhotoPatches(photos, d.patch, deg, seed=cfg.train.seed, augment=d.augment, upsample=upsample)
     val: list[ValImage] = []
@@ -377,7 +378,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
     meta = {
         "task": cfg.train.task, "scale": cfg.data.scale, "color": cfg.data.color,
         "degradation": {"scale": cfg.data.scale, "blur": cfg.data.blur, "noise": cfg.data.noise,
-                        "quality": cfg.data.quality},
+                        "quality": cfg.data.quality, "realistic": cfg.data.realistic},
         "data": data_info, "train_config": asdict(cfg),
     }
     if m.init_from:
