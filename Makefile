@@ -5,13 +5,13 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 DATA    ?= ../shared/data
 
-.PHONY: demo test results fuzz bench lint clean wip-save wip-restore
+.PHONY: demo test results fuzz bench bench-peers lint clean wip-save wip-restore
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[web,onnx,train,dev]'
+	$(BIN)/pip install -q -e '.[web,onnx,train,dev,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -32,6 +32,10 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/inference.py
 	$(BIN)/python benchmarks/train_throughput.py --data $(DATA)
+
+bench-peers: $(STAMP)
+	mkdir -p out
+	$(BIN)/python benchmarks/peers.py --data $(DATA) --json out/peers.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache
