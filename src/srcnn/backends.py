@@ -59,8 +59,13 @@ class TorchRunner:
 
     name = "torch"
 
-    def __init__(self, model: SRCNN, channels_last: bool = True, sub_tile: int | None = None) -> None:
+    def __init__(self, model: SRCNN, channels_last: bool = True, sub_tile: int | None = None,
+                 bf16: bool = False) -> None:
         cfg = model.config
+        # bf16: layers 2 and 3 in bfloat16 (oneDNN's bf16 kernels: AMX / AVX512-BF16). The first layer (9 % of the
+        # work) stays float32, since bf16's 8-bit mantissa cannot hold the input's 8-bit levels (about one level
+        # of error near white); the last layer's partial products are summed, and the residual added, in float32
+        self.dtype = torch.bfloat16 if bf16 else torch.float32
         # largest box run in one piece (0: no limit); see the module docstring
         self.sub_tile = (_SUB_TILE_1X1 if cfg.f2 == 1 else 0) if sub_tile is None else sub_tile
         # clone, not contiguous(): a 1-channel weight counts as "contiguous" in both formats, and only its real
@@ -72,14 +77,14 @@ class TorchRunner:
         self.radius = model.receptive_radius
         self.r1, self.r2, self.r3 = cfg.f1 // 2, cfg.f2 // 2, cfg.f3 // 2
         self.f3 = cfg.f3
-        get = lambda t: t.detach().to("cpu", torch.float32)  # noqa: E731
-        self.w1 = get(model.conv1.weight).clone(memory_format=cl)
-        self.b1 = get(model.conv1.bias).contiguous()
+        get = lambda t: t.detach().to("cpu", self.dtype)  # noqa: E731
+        self.w1 = model.conv1.weight.detach().to("cpu", torch.float32).clone(memory_format=cl)
+        self.b1 = model.conv1.bias.detach().to("cpu", torch.float32).contiguous()
         self.w2 = get(model.conv2.weight).clone(memory_format=cl)
         self.b2 = get(model.conv2.bias).contiguous()
         w3 = get(model.conv3.weight)  # (C, n2, f3, f3)
         self.w3t = w3.permute(0, 2, 3, 1).reshape(cfg.channels * cfg.f3 * cfg.f3, cfg.n2).contiguous()
-        self.b3 = get(model.conv3.bias).reshape(cfg.channels, 1).contiguous()
+        self.b3 = model.conv3.bias.detach().to("cpu", torch.float32).reshape(cfg.channels, 1).contiguous()
         # oneDNN's convolution with the ReLU fused (the op inductor uses); saves a pass over the activations
         self._fused = _FUSED is not None and channels_last and torch.backends.mkldnn.is_available()
 
@@ -112,6 +117,8 @@ class TorchRunner:
         """One piece: (N, C, h + 2r, w + 2r) float32 crop, ``missing`` px outside the image -> (N, C, h, w)."""
         x = crop.to(torch.float32).contiguous(memory_format=self.memory_format)
         a = self._conv_relu(x, self.w1, self.b1)
+        if self.dtype != torch.float32:
+            a = a.to(self.dtype)
         if any(m > self.r1 for m in missing):
             _zero_outside(a, missing, self.r1)
         a = self._conv_relu(a, self.w2, self.b2)
@@ -266,11 +273,14 @@ class OrtPaddedRunner:
 
 
 def make_runner(model: torch.nn.Module, backend: str = "torch", bf16: bool = False) -> Any:
-    """The tile runner for ``backend`` ("torch" or "onnxruntime") and the model's kind (see srcnn.model)."""
+    """The tile runner for ``backend`` ("torch" or "onnxruntime") and the model's kind (see srcnn.model).
+
+    ``bf16`` (torch only): bfloat16 convolutions, for CPUs with AMX or AVX512-BF16.
+    """
     srcnn = getattr(model, "arch", "srcnn") == "srcnn"
     if backend == "torch":
-        if srcnn and not bf16:
-            return TorchRunner(model)
+        if srcnn:
+            return TorchRunner(model, bf16=bf16)
         from .tiling import PaddedRunner
 
         return PaddedRunner(model, torch.device("cpu"), bf16=bf16)

@@ -31,7 +31,7 @@ from torch import nn
 
 from .checkpoint import WeightsError, load_weights
 from .color import _M, _MINV, _OFFSET, rgb_to_ycbcr, ycbcr_to_rgb
-from .device import DeviceError, resolve_device
+from .device import DeviceError, resolve_device, resolve_precision
 from .images import Picture, quantize
 from .resize import imresize, output_size
 from .tiling import forward_tiled_valid
@@ -63,12 +63,17 @@ class Enhancer:
     device: torch.device
     backend: str = "torch"
     runner: Any = field(default=None, repr=False, compare=False)
+    precision: str = "fp32"  # "fp32" or "bf16" (bfloat16 convolutions; see srcnn.device.resolve_precision)
 
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise WeightsError(f"precision {self.precision!r}: use fp32 or bf16 (or auto when loading)")
+        if self.precision == "bf16" and self.backend != "torch":
+            raise WeightsError(f"precision bf16 runs with the torch backend only (not {self.backend}); use fp32")
         if self.model is not None and self.runner is None and self.device.type == "cpu":
             from .backends import make_runner
 
-            self.runner = make_runner(self.model, self.backend)
+            self.runner = make_runner(self.model, self.backend, bf16=self.precision == "bf16")
         elif self.backend != "torch" and self.device.type != "cpu":
             raise WeightsError(f"backend {self.backend!r} runs on the CPU only (use --device cpu)")
 
@@ -109,7 +114,7 @@ class Enhancer:
         if runner is None:  # CUDA or MPS: the network itself on each crop, one tile at a time
             from .tiling import PaddedRunner
 
-            runner = PaddedRunner(self.model, self.device)
+            runner = PaddedRunner(self.model, self.device, bf16=self.precision == "bf16")
             workers = 1
         else:
             # several tiles: one per core, each single-threaded (no per-op barriers); one tile: all cores on it
@@ -125,7 +130,7 @@ class Enhancer:
             raise ValueError(f"scale must be a finite number >= 1, got {s!r}")
         return s
 
-    def _run_to_size(self, planes: torch.Tensor, s: float, tile: int | None,
+    def enhance_planes(self, planes: torch.Tensor, s: float, tile: int | None,
                      progress: Callable[[int], None] | None) -> torch.Tensor:
         """CxHxW float32 [0, 1] network planes at the source size -> Cx(ceil sH)x(ceil sW) network output, [0, 1].
 
@@ -153,12 +158,12 @@ class Enhancer:
         gray = planes.shape[0] == 1
         if self.channels == 3:
             rgb = planes.expand(3, -1, -1) if gray else planes
-            out = self._run_to_size(rgb.clone(), s, tile, progress)
+            out = self.enhance_planes(rgb.clone(), s, tile, progress)
             if gray:
                 out = out.mean(0, keepdim=True)
             return out.permute(1, 2, 0).numpy()
         ycc = planes if gray else rgb_to_ycbcr(planes)
-        y = self._run_to_size(ycc[:1], s, tile, progress)
+        y = self.enhance_planes(ycc[:1], s, tile, progress)
         if gray:
             return y.permute(1, 2, 0).numpy()
         chroma = imresize(ycc[1:], s) if s != 1 else ycc[1:]
@@ -185,12 +190,12 @@ class Enhancer:
         if self.channels == 3:  # RGB network: its output is the result
             rgb = _planes(src, maxval)
             rgb = rgb.expand(3, -1, -1).clone() if gray else rgb
-            res = self._run_to_size(rgb, s, tile, progress)
+            res = self.enhance_planes(rgb, s, tile, progress)
             for b0, b1 in _bands(h, w):
                 band = res[:, b0:b1]
                 _quantize_into(out[b0:b1], band.mean(0, keepdim=True) if gray else band, maxval)
         elif gray:  # gray source: it is Y
-            res = self._run_to_size(_planes(src, maxval), s, tile, progress)
+            res = self.enhance_planes(_planes(src, maxval), s, tile, progress)
             _quantize_into(out, res, maxval)
         elif s == 1 and pre:  # RGB at x1: Y band by band; the merge adds the change of Y to R, G, B
             y = torch.empty((1, h, w), dtype=torch.float32)
@@ -209,7 +214,7 @@ class Enhancer:
                 res = self(y.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
                 del y, up
             else:
-                res = self._run_to_size(ycc[:1], s, tile, progress)
+                res = self.enhance_planes(ycc[:1], s, tile, progress)
                 chroma = imresize(ycc[1:], s) if s != 1 else ycc[1:]
                 del ycc
             for b0, b1 in _bands(h, w):
@@ -254,10 +259,13 @@ def _quantize_into(dst: torch.Tensor, x: torch.Tensor, maxval: float) -> None:
 
 
 def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", scale: int | None = None,
-               backend: str = "torch") -> Enhancer:
+               backend: str = "torch", precision: str = "fp32") -> Enhancer:
     """A shipped model by name, a weights file (.safetensors or a foreign .pth), or "bicubic" -> Enhancer.
 
     ``backend``: "torch" (default) or "onnxruntime" (CPU only; needs the onnxruntime package).
+    ``precision``: "fp32" (default: the same numbers on every machine), "bf16" (bfloat16 convolutions: about 2x
+    faster on CPUs with AVX512-BF16, more with AMX; Y-PSNR within 0.01 dB) or "auto" (bf16 where the CPU or GPU
+    has it, else fp32; what the command line uses).
     """
     from .backends import BACKENDS
 
@@ -273,11 +281,12 @@ def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", s
             device = "cpu"
     try:
         dev = resolve_device(device)
+        prec = resolve_precision(precision, dev) if backend == "torch" else "fp32"
     except DeviceError as e:
         raise WeightsError(str(e)) from None
     name = str(name_or_path)
     if name == "bicubic":
-        return Enhancer("bicubic", None, int(scale or 2), {"task": "sr"}, dev, backend)
+        return Enhancer("bicubic", None, int(scale or 2), {"task": "sr"}, dev, backend, precision="fp32")
     c = card(name)
     if c is not None:
         model, meta = load_weights(c.path, expected_sha256=c.sha256)
@@ -295,4 +304,4 @@ def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", s
     elif isinstance(meta_scale, list):  # a blind model trained on a range: default to its upper end
         meta_scale = max(meta_scale)
     model = model.to(dev).eval()
-    return Enhancer(name, model, int(scale or round(float(meta_scale)) or 1), meta, dev, backend)
+    return Enhancer(name, model, int(scale or round(float(meta_scale)) or 1), meta, dev, backend, precision=prec)

@@ -57,12 +57,19 @@ def _gt_y(path: Path) -> np.ndarray:
     return to_y_uint8(px if px.shape[2] == 3 else px[:, :, 0])
 
 
-def enhance_plane(enhancer: Enhancer, x: np.ndarray) -> np.ndarray:
-    """(H, W) float in [0, 1] at the output size -> (H, W) float32 network output in [0, 1] (gray for RGB models)."""
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
+def enhance_plane(enhancer: Enhancer, x: np.ndarray, scale: float = 1) -> np.ndarray:
+    """(H, W) float in [0, 1] -> (sH, sW) float32 network output in [0, 1] (gray for RGB models).
+
+    A pre-upsampling network gets ``x`` at the output size (``scale`` 1: already bicubic-upscaled); a
+    post-upsampling one gets the low-resolution ``x`` and ``scale`` (its own factor, or the bicubic after it).
+    """
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
     if enhancer.channels == 3:
-        t = t.expand(1, 3, -1, -1)
-    out = enhancer(t)[0]
+        t = t.expand(3, -1, -1).clone()
+    if enhancer.upsampling == "post" or scale != 1:
+        out = enhancer.enhance_planes(t, scale, None, None)
+    else:
+        out = enhancer(t[None])[0]
     return out.mean(0).numpy() if out.shape[0] == 3 else out[0].numpy()
 
 
@@ -77,10 +84,16 @@ def evaluate_image(enhancer: Enhancer, path: Path, scale: int, jpeg_quality: int
     else:
         ref = modcrop(gt, scale)
         y = ref.astype(np.float64) / 255.0
-        inp = imresize(imresize(y, 1.0 / scale), scale)
+        small = imresize(y, 1.0 / scale)
+        inp = imresize(small, scale)
         base = quantize(inp, 8)
         border = scale
-    out = base if enhancer.model is None else quantize(enhance_plane(enhancer, inp), 8)
+    if enhancer.model is None:
+        out = base
+    elif enhancer.upsampling == "post":  # the network gets the low-resolution image itself
+        out = quantize(enhance_plane(enhancer, inp if jpeg_quality else small, 1 if jpeg_quality else scale), 8)
+    else:
+        out = quantize(enhance_plane(enhancer, inp), 8)
     return ImageResult(
         path.name,
         psnr_y(ref, out, border),
