@@ -240,6 +240,11 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         print(f"srcnn: model {enhancer.name} ({kind}), device {enhancer.device}, backend {enhancer.backend}, "
               f"precision {enhancer.precision}", file=sys.stderr)
     scale = args.scale if args.scale is not None else enhancer.scale
+    refusal = _scale_refusal(args.model or default_model(quiet=True), scale)
+    if refusal and not args.force:
+        return _fail(f"{refusal}; --force does it anyway")
+    if refusal and not args.quiet:
+        print(f"srcnn: warning: {refusal} (going on: --force)", file=sys.stderr)
     for line in planned.renamed + planned.refused:  # before the work, so that they are seen
         print(line, file=sys.stderr)
     done = skipped = failed = 0
@@ -292,6 +297,18 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary, file=sys.stderr)
     return 0
+
+
+def _scale_refusal(model: str, scale: float) -> str | None:
+    """Why a shipped model should not run at ``scale`` (its card's "scales"), or None when it is made for it."""
+    from .zoo import available, card
+
+    c = card(model)
+    if c is None or c.scales.allows(scale):
+        return None
+    others = [o.name for o in available() if o.name != model and o.scales.allows(scale)]
+    return (f"{model} is made for {c.scales.text()}, not {scale:g}x (it would damage the photo): choose -s to "
+            "match" + (f", or a model made for {scale:g}x: -m {' / '.join(others)}" if others else ""))
 
 
 def _tile_count(h: int, w: int, tile: int | None) -> int:

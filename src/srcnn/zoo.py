@@ -11,9 +11,49 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["ModelCard", "available", "card", "weights_dir", "DEFAULT_MODEL"]
+__all__ = ["ModelCard", "Scales", "available", "card", "weights_dir", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "srcnn-photo"
+
+
+@dataclass(frozen=True)
+class Scales:
+    """The scales a model is made for: exact ``values`` (a card's ``"scales": [2]``) or ``lo`` to ``hi`` (min, max)."""
+
+    values: tuple[float, ...] = ()
+    lo: float | None = None
+    hi: float | None = None
+
+    @classmethod
+    def parse(cls, raw: object, default: float) -> Scales:
+        """A card's "scales" value (a list, or {"min", "max"}); anything else -> only ``default``."""
+        if isinstance(raw, dict) and {"min", "max"} <= set(raw):
+            return cls(lo=float(raw["min"]), hi=float(raw["max"]))
+        if isinstance(raw, list) and raw and all(isinstance(v, (int, float)) for v in raw):
+            return cls(values=tuple(float(v) for v in raw))
+        return cls(values=(float(default),))
+
+    def allows(self, scale: float) -> bool:
+        """True when the model is made for ``scale``."""
+        if self.lo is not None and self.hi is not None:
+            return self.lo - 1e-9 <= scale <= self.hi + 1e-9
+        return any(abs(scale - v) < 1e-9 for v in self.values)
+
+    def text(self) -> str:
+        """In words: "2x", "2x or 3x", "1x to 4x"."""
+        def x(v: float) -> str:
+            return f"{v:g}x"
+        if self.lo is not None and self.hi is not None:
+            return f"any scale from {x(self.lo)} to {x(self.hi)}"
+        return " or ".join(x(v) for v in self.values)
+
+    def as_json(self) -> list[float] | dict[str, float]:
+        """The card form: a list of values or {"min", "max"}; whole numbers as ints."""
+        def n(v: float) -> float:
+            return int(v) if float(v).is_integer() else v
+        if self.lo is not None and self.hi is not None:
+            return {"min": n(self.lo), "max": n(self.hi)}
+        return [n(v) for v in self.values]
 
 
 @dataclass(frozen=True)
@@ -36,6 +76,16 @@ class ModelCard:
         if self.raw.get("status") == "interim":
             return f"interim, {steps:,} of {planned:,} steps" if steps and planned else "interim"
         return f"{steps:,} steps" if steps else "final"
+
+    @property
+    def purpose(self) -> str:
+        """What the model is for, in one plain sentence (the card's "purpose"; else its summary)."""
+        return str(self.raw.get("purpose") or self.summary)
+
+    @property
+    def scales(self) -> Scales:
+        """The scales the model is made for (the card's "scales"; else only its own scale)."""
+        return Scales.parse(self.raw.get("scales"), self.scale)
 
 
 def weights_dir() -> Path:
