@@ -98,7 +98,7 @@ def test_healthz_and_models(client: TestClient) -> None:
     models = client.get("/api/models").json()
     names = [m["name"] for m in models]
     assert "bicubic" in names
-    assert set(models[0]) == {"name", "task", "scale", "summary", "default"}
+    assert set(models[0]) == {"name", "task", "scale", "scales", "purpose", "summary", "state", "metrics", "default"}
     defaults = [m["name"] for m in models if m["default"]]
     assert defaults == ["bicubic"]  # the fixture's default_model
     assert "srcnn-photo" in names
@@ -111,7 +111,7 @@ def test_healthz_and_models(client: TestClient) -> None:
 
 
 def test_page_scale_choices_are_the_listed_presets(client: TestClient) -> None:
-    select = re.search(r'<select id="scale">(.*?)</select>', client.get("/").text, re.S)
+    select = re.search(r'<select id="scale"[^>]*>(.*?)</select>', client.get("/").text, re.S)
     assert select is not None
     values = [float(v) for v in re.findall(r'<option value="([^"]+)"', select.group(1))]
     assert values == client.get("/api/limits").json()["scales"]
@@ -492,3 +492,51 @@ def test_requests_never_reach_the_filesystem(client: TestClient, tmp_path: Path,
     assert r.status_code == 200
     assert sorted(os.listdir(tmp_path)) == before
     assert not Path("/tmp/owned.png").exists()
+
+
+# ------------------------------------------------------------------------------------------------ allowed scales
+
+
+def test_models_list_purpose_and_allowed_scales_from_the_cards(client: TestClient) -> None:
+    from srcnn import zoo
+
+    listed = {m["name"]: m for m in client.get("/api/models").json()}
+    for c in zoo.available():
+        assert listed[c.name]["purpose"] == c.purpose and listed[c.name]["scales"] == c.scales.as_json()
+        assert c.raw.get("purpose") and c.raw.get("scales"), f"{c.name}'s card lacks purpose or scales"
+    assert listed["srcnn-x4"]["scales"] == [4] and listed["srcnn-photo"]["scales"] == {"min": 1, "max": 4}
+    assert listed["bicubic"]["scales"] == {"min": 1, "max": 4}
+
+
+@pytest.mark.parametrize("model, scale", [("srcnn-x4", "1"), ("srcnn-x3", "1.5"), ("srcnn-jpeg", "2")])
+def test_422_scale_the_model_is_not_made_for(client: TestClient, model: str, scale: str) -> None:
+    from srcnn import zoo
+
+    r = post(client, png(smooth_image(20, 24)), model=model, scale=scale)
+    assert r.status_code == 422
+    body = r.json()
+    assert body["allowed_scales"] == zoo.card(model).scales.as_json()
+    assert model in body["error"] and "made for" in body["error"]
+    assert "srcnn-photo" in body["models_for_scale"]  # srcnn-photo covers 1x to 4x
+
+
+def test_a_model_at_its_own_scale_is_accepted(client: TestClient) -> None:
+    r = post(client, png(smooth_image(20, 24)), model="srcnn-x3", scale="3")
+    assert r.status_code == 200, r.text
+    assert r.headers["x-srcnn-output-size"] == "72x60"
+
+
+def test_cli_refuses_a_scale_the_model_is_not_made_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same rule in `srcnn enhance`: a one-line refusal, or a warning and the work done with --force."""
+    from srcnn.cli import main
+
+    src = tmp_path / "p.png"
+    src.write_bytes(png(smooth_image(20, 24)))
+    out = tmp_path / "o.png"
+    assert main(["enhance", str(src), "-m", "srcnn-x4", "-s", "1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "srcnn-x4 is made for 4x, not 1x" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    assert main(["enhance", str(src), "-m", "srcnn-x4", "-s", "1", "-o", str(out), "--force"]) == 0
+    assert "warning: srcnn-x4 is made for 4x" in capsys.readouterr().err and out.exists()
+    assert main(["enhance", str(src), "-m", "srcnn-x4", "-o", str(tmp_path / "o4.png"), "--quiet"]) == 0

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +21,8 @@ from PIL import Image
 from .conftest import smooth_image
 
 CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-extensions",
+                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore:Using `httpx`")]
 
@@ -38,19 +43,18 @@ def _require_browser() -> None:
         pytest.skip(missing)
 
 
-@pytest.fixture
-def server() -> Iterator[str]:
-    """A real uvicorn server on 127.0.0.1, on a free port, in a background thread; yields its URL."""
-    _require_browser()
+@contextmanager
+def serving(settings: Any) -> Iterator[tuple[str, Any]]:
+    """A real uvicorn server on 127.0.0.1, on a free port, in a background thread; yields (URL, app)."""
     import uvicorn
 
-    from srcnn.web.app import ServeSettings, create_app
+    from srcnn.web.app import create_app
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(ServeSettings(port=port, workers=1, queue=4))
+    app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -60,105 +64,469 @@ def server() -> Iterator[str]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
         thread.join(10)
         sock.close()
 
 
-def test_upload_compare_download(server: str, tmp_path: Path) -> None:
+@pytest.fixture
+def served() -> Iterator[tuple[str, Any]]:
+    """The page's server with the default models and limits (one worker, a queue of 4); yields (URL, app)."""
+    _require_browser()
+    from srcnn.web.app import ServeSettings
+
+    with serving(ServeSettings(workers=1, queue=4)) as (url, app):
+        yield url, app
+
+
+@pytest.fixture
+def server(served: tuple[str, Any]) -> str:
+    """The URL of ``served``."""
+    return served[0]
+
+
+@pytest.fixture
+def small_server() -> Iterator[tuple[str, Any]]:
+    """A server that takes uploads of at most 150 kB (to test refusals); yields (URL, app)."""
+    _require_browser()
+    from srcnn.web.app import ServeSettings
+
+    with serving(ServeSettings(workers=1, queue=4, max_upload_bytes=150_000)) as (url, app):
+        yield url, app
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Debian Chromium for the module's tests."""
+    _require_browser()
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Page:
+    """A fresh page (own context) that records console errors and page errors."""
+
+    def __init__(self, browser: Any, url: str, width: int = 1366, height: int = 768, **options: Any) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True,
+                                           **options)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}")
+                     if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.set_default_timeout(60_000)
+        self.page.goto(url + "/")
+        self.page.wait_for_selector("#model option[value=bicubic]", state="attached")
+
+    def __enter__(self) -> Any:
+        return self.page
+
+    def __exit__(self, *exc: object) -> None:
+        self.context.close()
+
+
+def photo_file(tmp_path: Path, name: str = "photo.png", h: int = 90, w: int = 120, seed: int = 3) -> Path:
+    path = tmp_path / name
+    Image.fromarray(smooth_image(h, w, seed=seed)).save(path)
+    return path
+
+
+def until(page: Any, expression: str, seconds: float = 60) -> None:
+    """Poll a JS expression from Python until it is truthy (wait_for_function would eval, which the CSP forbids)."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        page.wait_for_timeout(50)
+
+
+def in_viewport(page: Any, selector: str) -> bool:
+    """True when the element's box lies wholly inside the viewport."""
+    return page.evaluate("""(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+        return r.width > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth; }""",
+                         selector)
+
+
+def enhance(page: Any, path: Path, model: str | None = None, scale: str | None = None) -> None:
+    """Pick ``path``, optionally the model and scale, press Enhance and wait for the result."""
+    page.set_input_files("#file", str(path))
+    if model:
+        page.select_option("#model", model)
+    if scale:
+        page.select_option("#scale", scale)
+    until(page, "!document.getElementById('go').disabled")
+    page.click("#go")
+    page.wait_for_selector("#result", state="visible")
+    until(page, "document.getElementById('after').naturalWidth > 0")
+
+
+def test_upload_compare_download(server: str, browser: Any, tmp_path: Path) -> None:
     h, w = 90, 120
     photo = tmp_path / "photo.png"
     Image.fromarray(smooth_image(h, w, seed=3)).save(photo)
     problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.set_default_timeout(60_000)
-            page.goto(server + "/")
-            page.wait_for_selector("#model option[value=bicubic]", state="attached")
-            assert page.input_value("#scale") == "2"
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.set_default_timeout(60_000)
+        page.goto(server + "/")
+        page.wait_for_selector("#model option[value=bicubic]", state="attached")
+        assert page.input_value("#scale") == "2"
 
-            page.set_input_files("#file", str(photo))
-            page.check("#selfcheck")
-            page.click("#go")
-            page.wait_for_selector("#result", state="visible")
-            page.wait_for_function("document.getElementById('after').naturalWidth > 0")
-            natural = page.evaluate("[document.getElementById('after').naturalWidth, "
-                                    "document.getElementById('after').naturalHeight]")
-            assert natural == [2 * w, 2 * h]
-            assert page.is_visible("#selfcheck-box")
-            assert "dB" in page.inner_text("#sc-bicubic")
+        page.set_input_files("#file", str(photo))
+        page.check("#selfcheck")
+        page.click("#go")
+        page.wait_for_selector("#result", state="visible")
+        until(page, "document.getElementById('after').naturalWidth > 0")
+        natural = page.evaluate("[document.getElementById('after').naturalWidth, "
+                                "document.getElementById('after').naturalHeight]")
+        assert natural == [2 * w, 2 * h]
+        assert page.is_visible("#selfcheck-box")
+        assert "dB" in page.inner_text("#sc-bicubic")
 
-            # Drag the divider to a quarter of the width, then set it with the range input.
-            page.wait_for_timeout(600)  # let the smooth scroll to the result finish
-            box = page.locator("#stage").bounding_box()
-            assert box is not None and box["width"] > 100
-            page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2, steps=5)
-            page.mouse.up()
-            left = float(page.evaluate("document.getElementById('slider').value"))
-            assert 20 < left < 30
-            assert "inset(0px 0px 0px 2" in page.evaluate("getComputedStyle(document.getElementById('after')).clipPath")
-            page.fill("#slider", "60")
-            assert page.evaluate("document.getElementById('divider').style.left") == "60%"
+        # Drag the divider to a quarter of the width, then set it with the range input.
+        page.wait_for_timeout(600)  # let the smooth scroll to the result finish
+        box = page.locator("#stage").bounding_box()
+        assert box is not None and box["width"] > 100
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2, steps=5)
+        page.mouse.up()
+        left = float(page.evaluate("document.getElementById('slider').value"))
+        assert 20 < left < 30
+        assert "inset(0px 0px 0px 2" in page.evaluate("getComputedStyle(document.getElementById('after')).clipPath")
+        page.fill("#slider", "60")
+        assert page.evaluate("document.getElementById('divider').style.left") == "60%"
 
-            # The loupe shows pixels under the pointer.
-            page.check("#loupe-on")
-            page.locator("#stage").scroll_into_view_if_needed()
-            box = page.locator("#stage").bounding_box()
-            assert box is not None
-            page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.4)
-            assert page.is_visible("#loupe")
-            page.screenshot(path=str(tmp_path / "result.png"), full_page=True)
-            page.mouse.move(box["x"] - 40, box["y"] - 40)
+        # The loupe shows pixels under the pointer.
+        page.check("#loupe-on")
+        page.locator("#stage").scroll_into_view_if_needed()
+        box = page.locator("#stage").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.4)
+        assert page.is_visible("#loupe")
+        page.screenshot(path=str(tmp_path / "result.png"), full_page=True)
+        page.mouse.move(box["x"] - 40, box["y"] - 40)
 
-            with page.expect_download() as info:
-                page.click("#download")
-            download = info.value
-            assert download.suggested_filename == "photo_srcnn-photo_x2.png"  # the default model at its x2
-            data = Path(download.path()).read_bytes()
-            with Image.open(io.BytesIO(data)) as out:
-                assert out.format == "PNG"
-                assert out.size == (2 * w, 2 * h)
-                pixels = np.asarray(out.convert("RGB"))
-            assert pixels.std() > 5  # a picture, not a blank
-        finally:
-            browser.close()
+        with page.expect_download() as info:
+            page.click("#download")
+        download = info.value
+        assert download.suggested_filename == "photo_srcnn-photo_x2.png"  # the default model at its x2
+        data = Path(download.path()).read_bytes()
+        with Image.open(io.BytesIO(data)) as out:
+            assert out.format == "PNG"
+            assert out.size == (2 * w, 2 * h)
+            pixels = np.asarray(out.convert("RGB"))
+        assert pixels.std() > 5  # a picture, not a blank
+    finally:
+        context.close()
     assert not problems, problems  # CSP violations and script errors show up as console errors
     assert (tmp_path / "result.png").stat().st_size > 10_000
 
 
-def test_api_docs_render_offline(server: str) -> None:
+def test_api_docs_render_offline(server: str, browser: Any) -> None:
     """/docs shows every endpoint with no network beyond this server and no CSP or script error."""
-    from playwright.sync_api import sync_playwright
-
     problems: list[str] = []
     outside: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.route(
-                "**/*",
-                lambda route: route.continue_()
-                if route.request.url.startswith(server)
-                else (outside.append(route.request.url), route.abort()),
-            )
-            page.set_default_timeout(60_000)
-            page.goto(server + "/docs")
-            page.wait_for_selector("[data-path='/api/enhance']")
-            assert page.locator(".opblock").count() >= 4  # enhance, models, healthz, ...
-        finally:
-            browser.close()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.route(
+            "**/*",
+            lambda route: route.continue_()
+            if route.request.url.startswith(server)
+            else (outside.append(route.request.url), route.abort()),
+        )
+        page.set_default_timeout(60_000)
+        page.goto(server + "/docs")
+        page.wait_for_selector("[data-path='/api/enhance']")
+        assert page.locator(".opblock").count() >= 4  # enhance, models, healthz, ...
+    finally:
+        context.close()
     assert not outside, outside  # offline: nothing from a CDN
     assert not problems, problems
+
+
+# ------------------------------------------------------------------------------------------------ issue 18, item 3
+
+
+def test_result_flow_new_file_error_and_refusal_clear_the_old_result(small_server: tuple[str, Any], browser: Any,
+                                                                     tmp_path: Path) -> None:
+    """A new file or an error clears the result; a refused file disarms Enhance; result and error are scrolled
+    to, focused and wholly on screen on a phone."""
+    url, _app = small_server
+    first, second = photo_file(tmp_path, "first.png"), photo_file(tmp_path, "second.png", seed=5)
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (260, 260, 3), dtype=np.uint8)).save(big)
+    assert big.stat().st_size > 150_000
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"this is not a picture at all" * 10)
+    with Page(browser, url, 390, 844, is_mobile=True, has_touch=True) as page:
+        enhance(page, first, model="bicubic")
+        assert page.evaluate("document.activeElement.id") == "result-title"
+        page.wait_for_timeout(300)
+        assert in_viewport(page, "#result-title") and in_viewport(page, "#download")
+        assert page.get_attribute("#download", "href")
+
+        page.set_input_files("#file", str(second))  # a new photo: the old result goes
+        assert page.is_hidden("#result")
+        assert page.get_attribute("#download", "href") is None
+
+        page.set_input_files("#file", str(big))  # refused in the browser: nothing stays armed
+        assert page.is_disabled("#go")
+        assert "second.png" not in page.inner_text("#drop")
+        assert "150" in page.inner_text("#error") or "kB" in page.inner_text("#error")
+        assert in_viewport(page, "#error") and page.evaluate("document.activeElement.id") == "error"
+
+        enhance(page, first, model="bicubic")
+        page.set_input_files("#file", str(bad))  # the server refuses it: the error replaces the old result
+        page.click("#go")
+        page.wait_for_selector("#error", state="visible")
+        assert "not a supported image" in page.inner_text("#error")
+        assert page.is_hidden("#result") and page.get_attribute("#download", "href") is None
+        page.wait_for_timeout(300)
+        assert in_viewport(page, "#error") and page.evaluate("document.activeElement.id") == "error"
+
+
+def test_status_is_announced_once_per_phase(server: str, browser: Any, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live region speaks at phase changes (upload, work, done), not every tick of the clock."""
+    import srcnn.web.app as web_app
+
+    real = web_app._enhance_job
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(web_app, "_enhance_job", slow)
+    with Page(browser, server) as page:
+        page.evaluate("""() => { window.spoken = [];
+            const obs = new MutationObserver(() => {
+                for (const n of document.querySelectorAll('[aria-live]')) window.spoken.push(n.textContent); });
+            for (const n of document.querySelectorAll('[aria-live]'))
+                obs.observe(n, {childList: true, characterData: true, subtree: true}); }""")
+        enhance(page, photo_file(tmp_path), model="bicubic")
+        spoken = page.evaluate("window.spoken")
+    assert 1 <= len(spoken) <= 6, spoken
+    assert not any(re.search(r"\d+ s\b", t) for t in spoken), spoken  # no ticking seconds read out
+
+
+# ------------------------------------------------------------------------------------------------ issue 18, item 1
+
+
+def test_models_shown_by_purpose_with_only_their_scales(server: str, browser: Any) -> None:
+    """Each model is one plain sentence of purpose (training details behind a toggle) and offers only the scales
+    its card allows, all read from GET /api/models."""
+    with Page(browser, server) as page:
+        models = page.evaluate("fetch('/api/models').then(r => r.json())")
+        labels = page.eval_on_selector_all("#model option", "os => os.map(o => [o.value, o.textContent])")
+        assert {v for v, _ in labels} == {m["name"] for m in models}
+        purpose = {m["name"]: m["purpose"] for m in models}
+        for value, text in labels:
+            assert text.rstrip(".") == purpose[value].rstrip("."), (value, text)
+            assert "srcnn-" not in text and "9-5-5" not in text  # plain words, no names or architecture
+        assert page.evaluate("document.getElementById('model-details').open") is False
+        page.select_option("#model", "srcnn-x2")
+        assert "fine-tuned" in page.text_content("#model-details")  # the training summary, behind the toggle
+        presets = page.evaluate("fetch('/api/limits').then(r => r.json()).then(l => l.scales)")
+        for m in models:
+            page.select_option("#model", m["name"])
+            offered = [float(v) for v in page.eval_on_selector_all("#scale option", "os => os.map(o => o.value)")]
+            rule = m["scales"]
+            if isinstance(rule, list):
+                assert offered == sorted(rule), m["name"]
+            else:
+                assert offered == [s for s in presets if rule["min"] <= s <= rule["max"]], m["name"]
+            assert float(page.input_value("#scale")) == m["scale"]
+            assert "Made for" in page.inner_text("#model-made-for") or "Works at" in page.inner_text("#model-made-for")
+        page.select_option("#model", "srcnn-x4")
+        assert page.eval_on_selector_all("#scale option", "os => os.map(o => o.value)") == ["4"]
+        assert "4× only" in page.inner_text("#model-made-for")
+
+
+# ------------------------------------------------------------------------------------------------ issue 18, item 6
+
+
+def test_honest_words_and_a_self_check_that_explains_itself(server: str, browser: Any, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """No "goes nowhere else"; the self-check explains its dB; a "No" says what to try instead."""
+    import srcnn.web.app as web_app
+
+    real = web_app.selfcheck
+
+    def worse(*args: Any, **kwargs: Any) -> Any:  # the real self-check, turned into a "No"
+        out = real(*args, **kwargs)
+        out.update(psnr_model=30.0, psnr_bicubic=31.0, gain_db=-1.0)
+        return out
+
+    monkeypatch.setattr(web_app, "selfcheck", worse)
+    with Page(browser, server) as page:
+        header = page.inner_text("header")
+        assert "goes nowhere else" not in header
+        assert "srcnn server you are connected to" in header and "nothing is stored" in header
+        assert "this computer" in header  # the test server is on 127.0.0.1
+
+        page.check("#selfcheck")
+        enhance(page, photo_file(tmp_path), model="srcnn-x2")
+        assert page.inner_text("#sc-verdict").startswith("No:")
+        explain = page.inner_text("#sc-explain")
+        assert "dB" in explain and "higher is closer" in explain
+        advice = page.inner_text("#sc-try")
+        assert page.is_visible("#sc-try") and "Try" in advice and "srcnn-photo" in advice and "bicubic" in advice
+
+
+# ------------------------------------------------------------------------------------------------ issue 18, item 4
+
+
+def _contrast(a: list[float], b: list[float]) -> float:
+    def lum(c: list[float]) -> float:
+        v = [x / 255 for x in c[:3]]
+        v = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in v]
+        return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+_RGB = "(c) => c.match(/[\\d.]+/g).map(Number)"
+
+
+def test_comparison_original_label_split_loupe_keys_and_focus_ring(server: str, browser: Any, tmp_path: Path) -> None:
+    """1x says "Original"; the loupe shows the same spot of both sides, moves by keyboard, flips below a finger
+    near the top; slider keys move 1% (Shift 10%); the focus ring has at least 3:1 contrast."""
+    with Page(browser, server) as page:
+        enhance(page, photo_file(tmp_path, h=120, w=160), model="srcnn-jpeg")
+        assert page.inner_text("#before-tag") == "Original"
+
+        page.focus("#slider")
+        page.fill("#slider", "50")
+        page.keyboard.press("ArrowRight")
+        assert float(page.input_value("#slider")) == 51
+        page.keyboard.press("Shift+ArrowLeft")
+        assert float(page.input_value("#slider")) == 41
+        ring = page.evaluate("(() => { const s = getComputedStyle(document.activeElement);"
+                             " return [s.outlineStyle, s.outlineWidth, s.outlineColor]; })()")
+        assert ring[0] != "none" and float(ring[1].rstrip("px")) >= 2
+        card = page.evaluate(f"({_RGB})(getComputedStyle(document.querySelector('.card')).backgroundColor)")
+        assert _contrast(page.evaluate(f"({_RGB})('{ring[2]}')"), card) >= 3
+
+        page.check("#loupe-on")
+        page.focus("#stage")  # by keyboard: the loupe appears at the centre and moves with the arrows
+        assert page.is_visible("#loupe")
+        lenses = "['lens-before', 'lens-after'].map(i => getComputedStyle(document.getElementById(i)))"
+        pos = page.evaluate(f"{lenses}.map(s => [s.backgroundPosition, s.backgroundSize])")
+        assert pos[0] == pos[1]  # the same spot of both sides at the same magnification
+        page.keyboard.press("Shift+ArrowRight")
+        moved = page.evaluate(f"{lenses}.map(s => s.backgroundPosition)")
+        assert moved[0] == moved[1] != pos[0][0]
+        images = page.evaluate(f"{lenses}.map(s => s.backgroundImage)")
+        assert images[0] != images[1] and all(i.startswith('url("blob:') for i in images)
+
+        # A finger near the top edge: the loupe goes below it, not off the picture.
+        page.evaluate("""() => { const s = document.getElementById('stage'); const r = s.getBoundingClientRect();
+            const at = {pointerType: 'touch', pointerId: 7, isPrimary: true, bubbles: true,
+                        clientX: r.left + r.width / 2, clientY: r.top + 8};
+            s.dispatchEvent(new PointerEvent('pointerdown', at));
+            s.dispatchEvent(new PointerEvent('pointermove', at)); }""")
+        stage = page.locator("#stage").bounding_box()
+        loupe = page.locator("#loupe").bounding_box()
+        assert stage and loupe and loupe["y"] > stage["y"] + 8 + 20  # clear below the finger
+
+
+@pytest.mark.parametrize("size", [(844, 390), (390, 844)])
+def test_comparison_on_phones_labels_apart_and_knob_on_the_divider(server: str, browser: Any, tmp_path: Path,
+                                                                   size: tuple[int, int]) -> None:
+    """Phone landscape and portrait: the two labels never overlap; the slider's knob sits on the divider."""
+    with Page(browser, server, *size, is_mobile=True, has_touch=True) as page:
+        enhance(page, photo_file(tmp_path, h=300, w=200), model="srcnn-photo", scale="1.5")
+        tags = [page.locator(t).bounding_box() for t in ("#before-tag", "#after-tag")]
+        assert tags[0] and tags[1] and tags[0]["x"] + tags[0]["width"] <= tags[1]["x"]
+        for value in ("10", "25", "80"):
+            page.fill("#slider", value)
+            divider = page.locator("#divider").bounding_box()
+            slider = page.locator("#slider").bounding_box()
+            assert divider and slider
+            thumb = 22
+            knob_x = slider["x"] + thumb / 2 + float(value) / 100 * (slider["width"] - thumb)
+            assert abs(knob_x - (divider["x"] + divider["width"] / 2)) <= 3, (value, knob_x, divider)
+
+
+# ------------------------------------------------------------------------------------------------ issue 18, item 2
+
+
+def _slow_tiles(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Each finished tile takes ``seconds`` longer, so that a small photo makes a long job."""
+    import srcnn.web.app as web_app
+
+    real = web_app.JobProgress.tick
+
+    def tick(self: Any, n: int) -> None:
+        time.sleep(seconds)
+        real(self, n)
+
+    monkeypatch.setattr(web_app.JobProgress, "tick", tick)
+
+
+def _wait(predicate: Any, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_long_job_size_estimate_progress_and_stop(served: tuple[str, Any], browser: Any, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: output size and an estimated time; during: tiles done / total from the server; Stop stops the
+    work on the server (the worker is free again long before the job would have ended)."""
+    url, app = served
+    _slow_tiles(monkeypatch, 0.25)
+    state = app.state.srcnn
+    with Page(browser, url) as page:
+        page.set_input_files("#file", str(photo_file(tmp_path, h=400, w=300)))
+        page.select_option("#model", "srcnn-photo")
+        page.select_option("#scale", "2")
+        until(page, "document.getElementById('plan').textContent.includes('about')")
+        plan = page.inner_text("#plan")
+        assert "600 × 800 px" in plan and re.search(r"about [\d.]+ (s|min)", plan) and "12 tiles" in plan
+        page.click("#go")
+        until(page, "/[2-9] of 12 tiles/.test(document.getElementById('status-text').textContent)")
+        assert re.search(r"elapsed.*left", page.inner_text("#status-text"))
+        job = next(j for j in state.jobs.values() if j.state == "running")
+        page.click("#stop")
+        assert _wait(lambda: job.state == "cancelled" and state.gate.active == 0, 5), (job, state.gate.active)
+        assert job.done < job.total == 12
+        page.wait_for_selector("#error", state="visible")
+        assert "Stopped" in page.inner_text("#error") and page.is_hidden("#result")
+
+
+def test_closing_the_tab_stops_the_job(served: tuple[str, Any], browser: Any, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    url, app = served
+    _slow_tiles(monkeypatch, 0.25)
+    state = app.state.srcnn
+    page_ = Page(browser, url)
+    page = page_.page
+    page.set_input_files("#file", str(photo_file(tmp_path, h=400, w=300)))
+    page.select_option("#model", "srcnn-photo")
+    page.select_option("#scale", "2")
+    until(page, "!document.getElementById('go').disabled")
+    page.click("#go")
+    until(page, "/[1-9] of 12 tiles/.test(document.getElementById('status-text').textContent)")
+    job = next(j for j in state.jobs.values() if j.state == "running")
+    page_.context.close()  # the tab goes away mid-job
+    assert _wait(lambda: job.state == "cancelled" and state.gate.active == 0, 5), (job, state.gate.active)
+    assert job.done < job.total

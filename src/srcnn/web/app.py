@@ -16,6 +16,7 @@ import math
 import re
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -38,10 +39,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import zoo
 from ..degrade import downscale, jpeg
-from ..enhance import Enhancer, load_model
+from ..enhance import DEFAULT_TILE, Enhancer, load_model
 from ..images import ImageError, Picture, encode, quantize, read
 from ..metrics import psnr_y, to_y_uint8
 from ..resize import output_size
+from ..tiling import even_boxes
 
 __all__ = ["ServeSettings", "create_app", "ApiError", "CSP", "MAX_SCALE"]
 
@@ -75,6 +77,10 @@ _SECURITY_HEADERS = {
 }
 _MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png"}
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_KEEP_FINISHED_JOBS = 60.0  # seconds a finished job's progress stays readable
+_MAX_TRACKED_JOBS = 512
+_CALIBRATION_SIDE = 384  # output px per side of the test run that measures a model's speed
 _TRUE = {"1", "true", "on", "yes"}
 _FALSE = {"", "0", "false", "off", "no"}
 
@@ -114,15 +120,18 @@ class ServeSettings:
 class ApiError(Exception):
     """An HTTP error answered as JSON ``{"error": message}``."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.extra = extra or {}  # more JSON keys beside "error" (e.g. "allowed_scales")
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def _error(status: int, message: str, headers: dict[str, str] | None = None,
+           extra: dict[str, Any] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, **(extra or {})}, status_code=status, headers=headers)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -181,20 +190,25 @@ def _same_origin(scope: Scope) -> bool:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model the app offers: the name users pick, what it does, its default scale, where its weights are."""
+    """A model the app offers: the name users pick, what it does, its default and allowed scales, its weights."""
 
     name: str
     task: str
     scale: int
     summary: str
     source: str  # "bicubic", a shipped model name, or a weights file path
+    purpose: str = ""  # one plain sentence: what it is for
+    scales: zoo.Scales = zoo.Scales(lo=1, hi=MAX_SCALE)  # the scales it is made for
+    state: str = ""  # training state in a few words
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def _model_table(settings: ServeSettings) -> tuple[dict[str, ModelInfo], str]:
     """({name: info} in display order, the default name); extra weights files are loaded once to read their scale."""
     table: dict[str, ModelInfo] = {}
     for c in zoo.available():
-        table[c.name] = ModelInfo(c.name, c.task, max(1, min(MAX_SCALE, c.scale)), c.summary, c.name)
+        table[c.name] = ModelInfo(c.name, c.task, max(1, min(MAX_SCALE, c.scale)), c.summary, c.name, c.purpose,
+                                  c.scales, c.state, dict(c.metrics))
     extra_names = []
     for path in settings.extra_models:
         enh = load_model(path, device="cpu")
@@ -203,11 +217,13 @@ def _model_table(settings: ServeSettings) -> tuple[dict[str, ModelInfo], str]:
             name += "+"
         meta = enh.metadata
         summary = str(meta.get("summary") or f"local weights file {Path(path).name}")
-        table[name] = ModelInfo(name, str(meta.get("task", "sr")), max(1, min(MAX_SCALE, enh.scale)), summary,
-                                str(path))
+        scale = max(1, min(MAX_SCALE, enh.scale))
+        table[name] = ModelInfo(name, str(meta.get("task", "sr")), scale, summary, str(path),
+                                str(meta.get("purpose") or summary), zoo.Scales.parse(meta.get("scales"), scale))
         extra_names.append(name)
     table["bicubic"] = ModelInfo("bicubic", "sr", 2, "plain bicubic upscaling (MATLAB imresize), the baseline",
-                                 "bicubic")
+                                 "bicubic", "Plain enlargement without a model, to compare with",
+                                 zoo.Scales(lo=1, hi=MAX_SCALE))
     if settings.default_model is not None:
         if settings.default_model not in table:
             raise ValueError(f"default model {settings.default_model!r} is not one of {', '.join(table)}")
@@ -267,8 +283,60 @@ class JobGate:
             return int(min(120, max(1, math.ceil(rounds * self._mean_seconds))))
 
 
+class JobCancelled(Exception):
+    """Raised inside a job's progress callback when the client stopped it or went away."""
+
+
+@dataclass
+class JobProgress:
+    """One job's progress as the worker reports it (tiles done of total) and its cancel flag; thread-safe enough."""
+
+    id: str
+    state: str = "queued"  # queued, running, done, failed, cancelled
+    done: int = 0
+    total: int = 0
+    estimate: float | None = None  # expected seconds of work, from the model's measured rate
+    created: float = field(default_factory=time.monotonic)
+    started: float | None = None
+    finished: float | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        """Ask the worker to stop at the next tile (or not to start)."""
+        self.cancel_event.set()
+
+    def check(self) -> None:
+        """Raise JobCancelled if the job was cancelled."""
+        if self.cancel_event.is_set():
+            raise JobCancelled(self.id)
+
+    def tick(self, n: int) -> None:
+        """The enhancer's progress(n) callback: ``n`` tiles done; raises JobCancelled to abort the run."""
+        self.done = n
+        self.total = max(self.total, n)
+        self.check()
+
+    def remaining(self, now: float) -> float | None:
+        """Expected seconds until the job finishes, or None when nothing is known."""
+        if self.started is not None and self.done and self.total:
+            spent = now - self.started
+            return max(0.0, spent / self.done * (self.total - self.done))
+        if self.estimate is not None:
+            return self.estimate - (now - self.started if self.started is not None else 0.0)
+        return None
+
+    def as_json(self, now: float) -> dict[str, Any]:
+        """What GET /api/jobs/{id} answers."""
+        left = self.remaining(now) if self.state in ("queued", "running") else 0.0
+        end = self.finished if self.finished is not None else now
+        began = self.started or end
+        return {"id": self.id, "state": self.state, "done": self.done, "total": self.total,
+                "elapsed": round(end - began, 3), "waited": round(began - self.created, 3),
+                "remaining": None if left is None else round(max(0.0, left), 3)}
+
+
 class _State:
-    """Per-app state: settings, model table, loaded enhancers, worker pool and gate."""
+    """Per-app state: settings, model table, loaded enhancers, worker pool, gate, jobs and measured speeds."""
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
@@ -278,6 +346,70 @@ class _State:
         self._load_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self.jobs: dict[str, JobProgress] = {}
+        self._jobs_lock = threading.Lock()
+        self.rates: dict[str, tuple[float, str]] = {}  # model -> (seconds per output megapixel, how measured)
+        self._rate_lock = threading.Lock()
+
+    def new_job(self, job_id: str | None) -> JobProgress:
+        """Track a job under ``job_id`` (the client's, or a fresh one); finished jobs are forgotten after a while."""
+        now = time.monotonic()
+        with self._jobs_lock:
+            for k in [k for k, j in self.jobs.items()
+                      if j.finished is not None and now - j.finished > _KEEP_FINISHED_JOBS]:
+                del self.jobs[k]
+            if job_id is None or job_id in self.jobs:
+                job_id = uuid.uuid4().hex
+            while len(self.jobs) >= _MAX_TRACKED_JOBS:
+                oldest = min((j for j in self.jobs.values() if j.finished is not None), key=lambda j: j.finished or 0,
+                             default=None)
+                if oldest is None:
+                    break
+                del self.jobs[oldest.id]
+            progress = self.jobs[job_id] = JobProgress(job_id)
+            return progress
+
+    def retry_after(self) -> int:
+        """Seconds until a queue slot is expected to free up: the running job nearest its end, from its tiles.
+
+        Falls back to the gate's running mean when no running job has reported progress yet; 1..120.
+        """
+        now = time.monotonic()
+        with self._jobs_lock:
+            left = [r for j in self.jobs.values() if j.state == "running" and (r := j.remaining(now)) is not None]
+        if not left:
+            return self.gate.retry_after()
+        return int(min(120, max(1, math.ceil(min(left)))))
+
+    def rate(self, name: str) -> tuple[float, str]:
+        """(seconds per output megapixel, how it was measured) for model ``name``: from its jobs, else a test run."""
+        with self._rate_lock:
+            known = self.rates.get(name)
+            if known is not None:
+                return known
+            enh = self.enhancer(name)
+            scale = self.models[name].scale
+            side = max(8, _CALIBRATION_SIDE // max(1, scale))
+            rng = np.random.default_rng(0)
+            picture = Picture.from_float(rng.random((side, side, 3), dtype=np.float32), bits=8)
+            enh.enhance_picture(picture, scale)  # warm-up (first-call costs)
+            t0 = time.perf_counter()
+            out = enh.enhance_picture(picture, scale)
+            encode(out, "PNG")
+            seconds = time.perf_counter() - t0
+            measured = (seconds * 1e6 / (out.width * out.height), f"a {out.width} × {out.height} test run")
+            self.rates[name] = measured
+            return measured
+
+    def record_rate(self, name: str, seconds: float, pixels: int) -> None:
+        """Fold a finished job's speed into the model's rate (a running mean over recent jobs)."""
+        if pixels < 65536 or seconds <= 0:
+            return  # tiny jobs measure overheads, not speed
+        per_mpx = seconds * 1e6 / pixels
+        with self._rate_lock:
+            old = self.rates.get(name)
+            value = per_mpx if old is None or old[1].startswith("a ") else 0.7 * old[0] + 0.3 * per_mpx
+            self.rates[name] = (value, "recent photos")
 
     @property
     def pool(self) -> ThreadPoolExecutor:
@@ -304,23 +436,61 @@ class _State:
                 self._enhancers[name] = enh
             return enh
 
-    async def run_job(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` on a worker thread in a queue slot; 503 + Retry-After when the queue is full."""
+    async def run_job(self, fn: Callable[[], Any], progress: JobProgress | None = None,
+                      request: Request | None = None) -> Any:
+        """Run ``fn`` on a worker thread in a queue slot; 503 + Retry-After when the queue is full.
+
+        With ``progress``: its state follows the job, and when the client goes away (``request`` disconnects)
+        the job is cancelled, so that the worker stops at its next tile instead of finishing for nobody.
+        """
         if not self.gate.try_enter():
-            raise _busy(self.gate)
+            if progress is not None:
+                self._finish(progress, "failed")
+            raise _busy(self)
         t0 = time.perf_counter()
         try:
             future: Future = self.pool.submit(fn)
         except BaseException:
             self.gate.leave()
             raise
-        # The slot is freed when the thread finishes, even if this request is cancelled meanwhile.
-        future.add_done_callback(lambda _f: self.gate.leave(time.perf_counter() - t0))
-        return await asyncio.wrap_future(future)
+
+        def done(f: Future) -> None:
+            # The slot is freed when the thread finishes, even if this request is cancelled meanwhile.
+            self.gate.leave(time.perf_counter() - t0)
+            if progress is not None:
+                cancelled = f.cancelled() or isinstance(f.exception(), JobCancelled)
+                self._finish(progress, "cancelled" if cancelled else "failed" if f.exception() else "done")
+
+        future.add_done_callback(done)
+        waiting = asyncio.wrap_future(future)
+        if request is None or progress is None:
+            return await waiting
+        watcher = asyncio.ensure_future(_disconnected(request))
+        try:
+            finished, _ = await asyncio.wait({waiting, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if waiting in finished:
+                return waiting.result()
+            progress.cancel()  # the tab was closed or the request aborted: stop the work
+            waiting.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody reads it
+            raise ApiError(409, "the job was stopped: the client went away")
+        finally:
+            watcher.cancel()
+
+    def _finish(self, progress: JobProgress, state: str) -> None:
+        progress.state = state
+        progress.finished = time.monotonic()
 
 
-def _busy(gate: JobGate) -> ApiError:
-    return ApiError(503, "the server is busy, try again shortly", {"Retry-After": str(gate.retry_after())})
+async def _disconnected(request: Request) -> None:
+    """Return when the client disconnects (the body has been read whole before this is awaited)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _busy(state: _State) -> ApiError:
+    return ApiError(503, "the server is busy, try again shortly", {"Retry-After": str(state.retry_after())})
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -483,6 +653,7 @@ class Job:
     model: str
     scale: float
     selfcheck: bool
+    job_id: str | None = None  # the client's id for GET/DELETE /api/jobs/{id}; None: the server picks one
 
 
 def parse_scale(raw: str) -> float:
@@ -505,11 +676,21 @@ def parse_job(fields: dict[str, str], state: _State) -> Job:
     if model not in state.models:
         raise ApiError(422, f"unknown model {model!r}: choose one of {', '.join(state.models)}")
     raw_scale = fields.get("scale", "").strip()
-    scale = parse_scale(raw_scale) if raw_scale else state.models[model].scale
+    info = state.models[model]
+    scale = parse_scale(raw_scale) if raw_scale else info.scale
+    if not info.scales.allows(scale):
+        others = [m.name for m in state.models.values() if m.name != model and m.scales.allows(scale)]
+        hint = f"; made for {scale}x: {', '.join(others)}" if others else ""
+        raise ApiError(422, f"{model} is made for {info.scales.text()}, not {scale}x (it would damage the photo): "
+                            f"choose {info.scales.text()}, or another model{hint}",
+                       extra={"allowed_scales": info.scales.as_json(), "models_for_scale": others})
     raw_check = fields.get("selfcheck", "").strip().lower()
     if raw_check not in _TRUE | _FALSE:
         raise ApiError(422, f"selfcheck must be true or false, got {raw_check[:20]!r}")
-    return Job(model, scale, raw_check in _TRUE)
+    job_id = fields.get("job", "").strip() or None
+    if job_id is not None and not _JOB_ID.fullmatch(job_id):
+        raise ApiError(422, "job must be 8 to 64 letters, digits, '-' or '_'")
+    return Job(model, scale, raw_check in _TRUE, job_id)
 
 
 def decode_upload(data: bytes, scale: float, settings: ServeSettings) -> Picture:
@@ -614,12 +795,33 @@ class Result:
     seconds: float
 
 
-def _enhance_job(state: _State, upload: Upload, job: Job) -> Result:
-    """Decode, enhance, optionally self-check, and encode in the upload's format (JPEG q95, PNG, else PNG)."""
+def tile_total(height: int, width: int, tile: int | None = None) -> int:
+    """How many tiles the enhancer runs for an output of ``height`` x ``width`` (progress's total)."""
+    t = tile or DEFAULT_TILE
+    return sum(1 for _ in even_boxes(height, width, t, t))
+
+
+def _enhance_job(state: _State, upload: Upload, job: Job, progress: JobProgress | None = None) -> Result:
+    """Decode, enhance, optionally self-check, and encode in the upload's format (JPEG q95, PNG, else PNG).
+
+    ``progress`` gets tiles done / total and may cancel the job: its tick raises JobCancelled inside the enhancer.
+    """
     t0 = time.perf_counter()
+    if progress is not None:
+        progress.check()  # cancelled while waiting in the queue
+        progress.state, progress.started = "running", time.monotonic()
     picture = decode_upload(upload.data, job.scale, state.settings)
     enhancer = state.enhancer(job.model)
-    out = enhancer.enhance_picture(picture, job.scale)
+    out_h, out_w = output_size(picture.height, job.scale), output_size(picture.width, job.scale)
+    if progress is not None:
+        progress.total = tile_total(out_h, out_w)
+        with state._rate_lock:
+            rate = state.rates.get(job.model)
+        progress.estimate = None if rate is None else rate[0] * out_h * out_w / 1e6
+    out = enhancer.enhance_picture(picture, job.scale, progress=None if progress is None else progress.tick)
+    if progress is not None:
+        progress.check()
+        progress.done = progress.total
     check = None
     if job.selfcheck:
         check = selfcheck(picture, enhancer, state.enhancer("bicubic"), job.model, job.scale,
@@ -632,8 +834,11 @@ def _enhance_job(state: _State, upload: Upload, job: Job) -> Result:
             raise
         fmt = "PNG"  # e.g. a result wider than JPEG's 65,500 px: PNG has no such limit
         body = encode(out, fmt)
+    seconds = time.perf_counter() - t0
+    if not job.selfcheck:
+        state.record_rate(job.model, seconds, out.width * out.height)
     return Result(body, _MEDIA_TYPES[fmt], _EXTENSIONS[fmt], (picture.width, picture.height),
-                  (out.width, out.height), check, time.perf_counter() - t0)
+                  (out.width, out.height), check, seconds)
 
 
 def _selfcheck_job(state: _State, upload: Upload, job: Job) -> dict[str, Any]:
@@ -684,7 +889,8 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (408, "the upload took too long"),
         (413, "upload too large"),
         (415, "not an image"),
-        (422, f"too many pixels, unknown model or bad scale (not a number from 1 to {MAX_SCALE})"),
+        (422, f"too many pixels, unknown model or bad scale (not a number from 1 to {MAX_SCALE}, or not one the "
+              "model is made for: then also allowed_scales)"),
         (503, "busy: see Retry-After"),
     ]
 }
@@ -717,7 +923,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.message, exc.headers)
+        return _error(exc.status, exc.message, exc.headers, exc.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -739,10 +945,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.get("/api/models", summary="Models this server offers")
     async def models() -> list[dict[str, Any]]:
-        """[{name, task, scale, summary, default}], bicubic included."""
+        """[{name, task, scale, scales, purpose, summary, state, metrics, default}], bicubic included.
+
+        ``scales``: the scales the model is made for, a list of values ([2]) or a range ({"min": 1, "max": 4});
+        other scales are refused with 422. ``purpose``: one plain sentence; ``summary``: how it was trained.
+        """
         return [
-            {"name": m.name, "task": m.task, "scale": m.scale, "summary": m.summary,
-             "default": m.name == state.default_model}
+            {"name": m.name, "task": m.task, "scale": m.scale, "scales": m.scales.as_json(), "purpose": m.purpose,
+             "summary": m.summary, "state": m.state, "metrics": m.metrics, "default": m.name == state.default_model}
             for m in state.models.values()
         ]
 
@@ -770,7 +980,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             raise ApiError(413, f"upload too large (the limit is {_mb(settings.max_upload_bytes)})",
                            {"Connection": "close"})
         if state.gate.full():
-            raise _busy(state.gate)
+            raise _busy(state)
         upload = await read_upload(request, settings)
         return upload, parse_job(upload.fields, state)
 
@@ -781,9 +991,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def enhance(request: Request) -> Response:
         """Multipart form: file, model, scale, selfcheck -> image bytes; X-Srcnn-* headers describe the result."""
         upload, job = await _accept(request)
-        result: Result = await state.run_job(lambda: _enhance_job(state, upload, job))
+        progress = state.new_job(job.job_id)
+        try:
+            result: Result = await state.run_job(lambda: _enhance_job(state, upload, job, progress), progress,
+                                                 request)
+        except JobCancelled:
+            raise ApiError(409, "the job was stopped") from None
         name = _download_name(upload.filename, job.model, job.scale, result.extension)
         headers = {
+            "X-Srcnn-Job": progress.id,
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store",
             "X-Srcnn-Model": job.model,
@@ -795,6 +1011,47 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         if result.selfcheck is not None:
             headers["X-Srcnn-Selfcheck"] = json.dumps(result.selfcheck, separators=(",", ":"))
         return Response(result.body, media_type=result.media_type, headers=headers)
+
+    @app.get("/api/jobs/{job_id}", summary="A job's progress")
+    async def job_progress(job_id: str) -> dict[str, Any]:
+        """{id, state (queued, running, done, failed, cancelled), done, total (tiles), elapsed, waited, remaining (s)}.
+
+        The id is the ``job`` form field sent with POST /api/enhance (or its X-Srcnn-Job answer header).
+        """
+        progress = state.jobs.get(job_id)
+        if progress is None:
+            raise ApiError(404, "no such job (finished jobs are forgotten after a minute)")
+        return progress.as_json(time.monotonic())
+
+    @app.delete("/api/jobs/{job_id}", summary="Stop a job")
+    async def job_cancel(job_id: str) -> dict[str, Any]:
+        """Stops the job: a waiting job never starts, a running one stops at its next tile (its request gets 409)."""
+        progress = state.jobs.get(job_id)
+        if progress is None:
+            raise ApiError(404, "no such job (finished jobs are forgotten after a minute)")
+        progress.cancel()
+        return progress.as_json(time.monotonic())
+
+    @app.post("/api/jobs/{job_id}/cancel", summary="Stop a job (for navigator.sendBeacon)")
+    async def job_cancel_beacon(job_id: str) -> dict[str, Any]:
+        """The same as DELETE /api/jobs/{id}, as a POST: what a closing page can send."""
+        return await job_cancel(job_id)
+
+    @app.get("/api/estimate", summary="Output size, tiles and expected time of a job, before sending it")
+    async def estimate(model: str, width: int, height: int, scale: float) -> dict[str, Any]:
+        """{output: [w, h], tiles, seconds, measured_on, fits}: the time is this server's measured rate for the model
+        (from recent photos, or a short test run the first time) times the output megapixels.
+        """
+        if model not in state.models:
+            raise ApiError(422, f"unknown model {model!r}: choose one of {', '.join(state.models)}")
+        scale_v = parse_scale(str(scale))
+        if not 1 <= width <= 1_000_000 or not 1 <= height <= 1_000_000:
+            raise ApiError(422, "width and height must be from 1 to 1,000,000")
+        out_w, out_h = output_size(width, scale_v), output_size(height, scale_v)
+        per_mpx, how = await asyncio.to_thread(state.rate, model)
+        fits = width * height <= settings.max_pixels and out_w * out_h <= settings.output_pixel_limit
+        return {"output": [out_w, out_h], "tiles": tile_total(out_h, out_w),
+                "seconds": round(per_mpx * out_w * out_h / 1e6, 2), "measured_on": how, "fits": fits}
 
     @app.post("/api/selfcheck", summary="'Did it help?' numbers for a photo", openapi_extra=_FORM_SCHEMA,
               responses=_ERROR_RESPONSES)
