@@ -44,6 +44,7 @@ _BAND_PIXELS = 1 << 18  # colour conversion and quantization work on row bands o
 _RGB_TO_Y = torch.tensor(_M[0], dtype=torch.float32)  # Y = rgb @ _RGB_TO_Y + _Y_OFFSET (BT.601, MATLAB)
 _Y_OFFSET = float(_OFFSET[0])
 _Y_TO_RGB = torch.tensor(_MINV[:, 0], dtype=torch.float32)  # d(R, G, B) / dY at fixed Cb, Cr
+_GRAY_TO_Y = float(_M[0].sum())  # Y of R = G = B = g is _Y_OFFSET + g * 219/255
 
 
 @dataclass
@@ -146,6 +147,25 @@ class Enhancer:
             out = imresize(out, size=(h, w)).clamp_(0, 1)
         return out
 
+    @property
+    def gray_as_luma(self) -> bool:
+        """True when a gray picture enters a Y network as the Y of R = G = B, i.e. in [16, 235] / 255.
+
+        A network trained on Y (``color`` "y" in its metadata, all shipped models) never saw a value below 16/255:
+        a dark gray picture fed as it is (a 16-bit scan of values 291..694, a 12-bit image in 16) lies outside
+        everything it learnt and comes out clipped, with a bright frame. Networks trained on gray ("gray": the
+        seed's pairs) take gray as it is.
+        """
+        return self.model is not None and self.channels == 1 and self.metadata.get("color", "y") == "y"
+
+    def _enhance_gray(self, g: torch.Tensor, s: float, tile: int | None,
+                      progress: Callable[[int], None] | None) -> torch.Tensor:
+        """1xHxW gray float32 in [0, 1] -> 1xH'xW' float32 in [0, 1], through Y's range for Y networks."""
+        if not self.gray_as_luma:
+            return self.enhance_planes(g, s, tile, progress)
+        y = self.enhance_planes(g * _GRAY_TO_Y + _Y_OFFSET, s, tile, progress)
+        return y.sub_(_Y_OFFSET).div_(_GRAY_TO_Y).clamp_(0, 1)
+
     def enhance_array(self, pixels: np.ndarray, scale: float | None = None, tile: int | None = None,
                       progress: Callable[[int], None] | None = None) -> np.ndarray:
         """HxWxC (C=1 or 3) float32 in [0, 1] -> H'xW'xC float32 in [0, 1], scale ``s`` (default: the model's).
@@ -162,10 +182,10 @@ class Enhancer:
             if gray:
                 out = out.mean(0, keepdim=True)
             return out.permute(1, 2, 0).numpy()
-        ycc = planes if gray else rgb_to_ycbcr(planes)
-        y = self.enhance_planes(ycc[:1], s, tile, progress)
         if gray:
-            return y.permute(1, 2, 0).numpy()
+            return self._enhance_gray(planes, s, tile, progress).permute(1, 2, 0).numpy()
+        ycc = rgb_to_ycbcr(planes)
+        y = self.enhance_planes(ycc[:1], s, tile, progress)
         chroma = imresize(ycc[1:], s) if s != 1 else ycc[1:]
         merged = torch.cat([y, chroma], 0)
         return ycbcr_to_rgb(merged).clamp_(0, 1).permute(1, 2, 0).numpy()
@@ -194,9 +214,8 @@ class Enhancer:
             for b0, b1 in _bands(h, w):
                 band = res[:, b0:b1]
                 _quantize_into(out[b0:b1], band.mean(0, keepdim=True) if gray else band, maxval)
-        elif gray:  # gray source: it is Y
-            res = self.enhance_planes(_planes(src, maxval), s, tile, progress)
-            _quantize_into(out, res, maxval)
+        elif gray:
+            _quantize_into(out, self._enhance_gray(_planes(src, maxval), s, tile, progress), maxval)
         elif s == 1 and pre:  # RGB at x1: Y band by band; the merge adds the change of Y to R, G, B
             y = torch.empty((1, h, w), dtype=torch.float32)
             for b0, b1 in _bands(h, w):
