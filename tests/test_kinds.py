@@ -141,3 +141,18 @@ def test_training_samples_of_a_post_upsampling_net_are_low_resolution():
     assert torch.allclose(inp * 255, (inp * 255).round(), atol=1e-3)
     with pytest.raises(ValueError, match="post-upsampling"):
         PhotoPatches(rgb, 32, realistic_chains(2, "mixed"), upsample=True)
+
+
+@pytest.mark.parametrize("kind", ["pre", "post"])
+def test_tile_count_is_the_progress_total(kind, tmp_path):
+    """The CLI's and the web page's progress total: tiles of the output (pre) or of the source (post)."""
+    from srcnn.images import Picture
+    from srcnn.model import SRCNN
+
+    model = SRCNN(n1=8, n2=4).eval() if kind == "pre" else random_fsrcnn(3)
+    enh = Enhancer(kind, model, 3, {}, CPU)
+    ticks: list[int] = []
+    pic = Picture(pixels=np.zeros((50, 70, 3), np.uint8))
+    enh.enhance_picture(pic, scale=3, tile=32, progress=ticks.append)
+    assert ticks[-1] == len(ticks) == enh.tile_count(50, 70, 3, 32)
+    assert enh.tile_count(50, 70, 3, 32) == (35 if kind == "pre" else 6)

@@ -400,6 +400,9 @@ class _Blocking:
     def __init__(self, started: threading.Event, release: threading.Event) -> None:
         self.started, self.release = started, release
 
+    def tile_count(self, height: int, width: int, scale: float, tile: int | None = None) -> int:
+        return 1
+
     def enhance_picture(self, picture: images.Picture, scale: int | None = None, **_: Any) -> images.Picture:
         self.started.set()
         assert self.release.wait(20)
@@ -540,3 +543,27 @@ def test_cli_refuses_a_scale_the_model_is_not_made_for(tmp_path: Path, capsys: p
     assert main(["enhance", str(src), "-m", "srcnn-x4", "-s", "1", "-o", str(out), "--force"]) == 0
     assert "warning: srcnn-x4 is made for 4x" in capsys.readouterr().err and out.exists()
     assert main(["enhance", str(src), "-m", "srcnn-x4", "-o", str(tmp_path / "o4.png"), "--quiet"]) == 0
+
+
+def test_each_model_file_is_loaded_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A --model weights file is loaded at start-up, on the serving device, and that copy serves the requests."""
+    from srcnn.checkpoint import save_weights
+    from srcnn.model import FSRCNN
+
+    w = tmp_path / "mine.safetensors"
+    save_weights(w, FSRCNN(d=8, s=4, m=1, scale=2), {"scale": 2, "task": "sr"})
+    calls: list[str] = []
+    real = web_app.load_model
+
+    def counting(source: Any, *a: Any, **k: Any) -> Any:
+        calls.append(str(source))
+        return real(source, *a, **k)
+
+    monkeypatch.setattr(web_app, "load_model", counting)
+    app = create_app(ServeSettings(**{**SMALL, "extra_models": [str(w)]}))
+    with TestClient(app) as c:
+        for _ in range(2):
+            r = post(c, png(smooth_image(12, 10)), model="mine", scale="2")
+            assert r.status_code == 200, r.text
+            assert Image.open(io.BytesIO(r.content)).size == (20, 24)
+    assert calls.count(str(w)) == 1

@@ -221,7 +221,6 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     from .checkpoint import WeightsError
     from .enhance import load_model
     from .images import INPUT_FORMAT_NAMES, ImageError, read, write
-    from .resize import output_size
 
     planned = _plan_outputs(args)
     if isinstance(planned, str):
@@ -258,7 +257,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             try:
                 pic = read(src, max_pixels=args.max_pixels)
                 tile = args.tile or None
-                tiles_total = _tile_count(output_size(pic.height, scale), output_size(pic.width, scale), tile)
+                tiles_total = enhancer.tile_count(pic.height, pic.width, scale, tile)
                 tbar = tqdm(total=tiles_total, desc=src.name, unit="tile", leave=False, file=sys.stderr,
                             disable=not show or tiles_total < 16)
                 out = enhancer.enhance_picture(pic, scale=scale, tile=tile,
@@ -309,13 +308,6 @@ def _scale_refusal(model: str, scale: float) -> str | None:
     others = [o.name for o in available() if o.name != model and o.scales.allows(scale)]
     return (f"{model} is made for {c.scales.text()}, not {scale:g}x (it would damage the photo): choose -s to "
             "match" + (f", or a model made for {scale:g}x: -m {' / '.join(others)}" if others else ""))
-
-
-def _tile_count(h: int, w: int, tile: int | None) -> int:
-    from .enhance import DEFAULT_TILE
-
-    t = tile or DEFAULT_TILE
-    return -(-h // t) * -(-w // t)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -410,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-s", "--scale", type=_enhance_scale, metavar="S",
                    help=f"upscale factor from 1 to {MAX_ENHANCE_SCALE}, e.g. 1.5 or 2; each side becomes "
                         "ceil(side x S) (default: the model's)")
-    e.add_argument("--tile", type=_positive, help="tile size in output pixels (memory bound; exact)")
+    e.add_argument("--tile", type=_positive, help="tile size in pixels of the network's input (memory bound; exact)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     e.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
                    help="CPU inference engine (default torch; onnxruntime needs the onnx extra)")

@@ -98,6 +98,18 @@ class Enhancer:
         """The network's own factor, output side / input side (1 for pre-upsampling networks and bicubic)."""
         return int(getattr(self.model, "scale", 1)) if self.upsampling == "post" else 1
 
+    def tile_count(self, height: int, width: int, scale: float, tile: int | None = None) -> int:
+        """Tiles the network runs for a ``height`` x ``width`` source at ``scale`` (the total of ``progress``).
+
+        A pre-upsampling network tiles the output size, a post-upsampling one its input (the source itself).
+        """
+        from .tiling import split_even
+
+        t = tile or DEFAULT_TILE
+        if self.upsampling == "pre":
+            height, width = output_size(height, scale), output_size(width, scale)
+        return len(split_even(height, t)) * len(split_even(width, t))
+
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, tile: int | None = None,
                  progress: Callable[[int], None] | None = None) -> torch.Tensor:

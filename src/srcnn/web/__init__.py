@@ -67,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also offer this weights file (repeatable); the first becomes the default when "
                              "srcnn-photo does not ship")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="auto (default): bfloat16 where the CPU has AMX or AVX512-BF16, else fp32")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -85,6 +87,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         max_output_pixels=args.max_output_pixels,
         read_timeout=float(args.read_timeout),
         device=args.device,
+        precision=args.precision,
         torch_threads=max(1, (os.cpu_count() or 1) // workers),
         extra_models=tuple(args.extra_models),
     )

@@ -39,11 +39,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import zoo
 from ..degrade import downscale, jpeg
-from ..enhance import DEFAULT_TILE, Enhancer, load_model
+from ..enhance import Enhancer, load_model
 from ..images import ImageError, Picture, encode, quantize, read
 from ..metrics import psnr_y, to_y_uint8
 from ..resize import output_size
-from ..tiling import even_boxes
 
 __all__ = ["ServeSettings", "create_app", "ApiError", "CSP", "MAX_SCALE"]
 
@@ -99,6 +98,7 @@ class ServeSettings:
     read_timeout: float = 30.0  # seconds to receive the whole request body -> 408
     selfcheck_crop: int = 512  # the self-check works on a centre crop of at most this many px per side
     device: str = "auto"
+    precision: str = "auto"  # "auto" (bf16 where the CPU has it), "fp32" or "bf16"
     torch_threads: int | None = None  # None: leave torch's setting alone
     default_model: str | None = None  # None: zoo.DEFAULT_MODEL if it ships, else the first extra model, else bicubic
     extra_models: tuple[str, ...] = ()  # local weights files to offer besides the shipped models
@@ -203,18 +203,23 @@ class ModelInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _model_table(settings: ServeSettings) -> tuple[dict[str, ModelInfo], str]:
-    """({name: info} in display order, the default name); extra weights files are loaded once to read their scale."""
+def _model_table(settings: ServeSettings) -> tuple[dict[str, ModelInfo], str, dict[str, Enhancer]]:
+    """({name: info} in display order, the default name, {name: enhancer} of the extra weights files).
+
+    Extra weights files are loaded here once, on the serving device, and kept: the server reuses them.
+    """
     table: dict[str, ModelInfo] = {}
+    loaded: dict[str, Enhancer] = {}
     for c in zoo.available():
         table[c.name] = ModelInfo(c.name, c.task, max(1, min(MAX_SCALE, c.scale)), c.summary, c.name, c.purpose,
                                   c.scales, c.state, dict(c.metrics))
     extra_names = []
     for path in settings.extra_models:
-        enh = load_model(path, device="cpu")
+        enh = load_model(path, device=settings.device, precision=settings.precision)
         name = Path(path).stem
         while name in table or name == "bicubic":
             name += "+"
+        loaded[name] = enh
         meta = enh.metadata
         summary = str(meta.get("summary") or f"local weights file {Path(path).name}")
         scale = max(1, min(MAX_SCALE, enh.scale))
@@ -234,7 +239,7 @@ def _model_table(settings: ServeSettings) -> tuple[dict[str, ModelInfo], str]:
         default = extra_names[0]
     else:
         default = "bicubic"
-    return table, default
+    return table, default, loaded
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -340,9 +345,9 @@ class _State:
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.models, self.default_model = _model_table(settings)
+        self.models, self.default_model, preloaded = _model_table(settings)
         self.gate = JobGate(settings.workers + settings.queue, settings.workers)
-        self._enhancers: dict[str, Enhancer] = {}
+        self._enhancers: dict[str, Enhancer] = dict(preloaded)
         self._load_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -432,7 +437,8 @@ class _State:
             enh = self._enhancers.get(name)
             if enh is None:
                 info = self.models[name]
-                enh = load_model(info.source, device=self.settings.device, scale=info.scale)
+                enh = load_model(info.source, device=self.settings.device, scale=info.scale,
+                                 precision=self.settings.precision)
                 self._enhancers[name] = enh
             return enh
 
@@ -795,12 +801,6 @@ class Result:
     seconds: float
 
 
-def tile_total(height: int, width: int, tile: int | None = None) -> int:
-    """How many tiles the enhancer runs for an output of ``height`` x ``width`` (progress's total)."""
-    t = tile or DEFAULT_TILE
-    return sum(1 for _ in even_boxes(height, width, t, t))
-
-
 def _enhance_job(state: _State, upload: Upload, job: Job, progress: JobProgress | None = None) -> Result:
     """Decode, enhance, optionally self-check, and encode in the upload's format (JPEG q95, PNG, else PNG).
 
@@ -814,7 +814,7 @@ def _enhance_job(state: _State, upload: Upload, job: Job, progress: JobProgress 
     enhancer = state.enhancer(job.model)
     out_h, out_w = output_size(picture.height, job.scale), output_size(picture.width, job.scale)
     if progress is not None:
-        progress.total = tile_total(out_h, out_w)
+        progress.total = enhancer.tile_count(picture.height, picture.width, job.scale)
         with state._rate_lock:
             rate = state.rates.get(job.model)
         progress.estimate = None if rate is None else rate[0] * out_h * out_w / 1e6
@@ -1050,7 +1050,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         out_w, out_h = output_size(width, scale_v), output_size(height, scale_v)
         per_mpx, how = await asyncio.to_thread(state.rate, model)
         fits = width * height <= settings.max_pixels and out_w * out_h <= settings.output_pixel_limit
-        return {"output": [out_w, out_h], "tiles": tile_total(out_h, out_w),
+        return {"output": [out_w, out_h], "tiles": state.enhancer(model).tile_count(height, width, scale_v),
                 "seconds": round(per_mpx * out_w * out_h / 1e6, 2), "measured_on": how, "fits": fits}
 
     @app.post("/api/selfcheck", summary="'Did it help?' numbers for a photo", openapi_extra=_FORM_SCHEMA,
