@@ -254,3 +254,14 @@ def test_output_inside_photos_is_not_walked(photos: Path, tmp_path: Path) -> Non
     assert report.photos_found == 3 and report.train_tiles + report.val_tiles == 48
     with pytest.raises(PrepareError):
         prepare(photos, photos, SMALL, progress=False, force=True)
+
+
+def test_force_removes_the_temp_files_of_a_killed_run(photos: Path, tmp_path: Path) -> None:
+    """A run killed mid-write leaves images.write's ``.<tile>.png.tmp-<hex>``; --force clears them with the rest."""
+    out = tmp_path / "out"
+    prepare(photos, out, SMALL, progress=False)
+    stale = out / "train" / ".photo_png_000.png.tmp-0a1b2c3d4e5f"
+    stale.write_bytes(b"half a png")
+    prepare(photos, out, SMALL, progress=False, force=True)
+    assert not stale.exists()
+    assert not [p.name for p in (out / "train").iterdir() if p.name.startswith(".")]

@@ -226,3 +226,25 @@ def test_fine_tune_records_the_sha256_of_its_starting_weights_across_resume(data
     init.write_bytes((first / "best.safetensors").read_bytes()[:-4] + b"    ")  # the file is re-shipped later
     train(debug_cfg(data_dir, tmp_path / "b", "train.steps=4", *extra), resume=True, progress=False)
     assert load_state(out / "last.pt")["init_from_sha256"] == sha  # what the next best.safetensors will carry
+
+
+def test_ddp_parameter_check_compares_with_rank_0_in_place():
+    """The final DDP check reads rank 0's weights from the broadcast tensor itself (a temporary read 0 on CUDA)."""
+    from types import SimpleNamespace
+
+    from srcnn.model import SRCNN
+    from srcnn.train import max_param_diff
+
+    torch.manual_seed(0)
+    model = SRCNN(n1=4, n2=2)
+    own = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    rank0 = own + 0.25  # rank 0 drifted by 0.25
+
+    def broadcast(t, src):
+        assert src == 0
+        t.copy_(rank0)  # in place, as torch.distributed does
+
+    fake = SimpleNamespace(broadcast=broadcast, all_reduce=lambda t, op: None, ReduceOp=SimpleNamespace(MAX="max"))
+    assert abs(max_param_diff(model, torch.device("cpu"), fake) - 0.25) < 1e-6
+    rank0 = own.clone()
+    assert max_param_diff(model, torch.device("cpu"), fake) == 0.0

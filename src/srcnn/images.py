@@ -66,6 +66,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 __all__ = [
+    "is_temp_name",
     "ImageError",
     "DEFAULT_MAX_PIXELS",
     "Picture",
@@ -928,6 +929,12 @@ def write(path: str | os.PathLike[str], picture: Picture, quality: int = 95, for
 
 
 _NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems alike
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the name of a temporary file that :func:`write` makes (``.<name>.tmp-<12 hex digits>``)."""
+    head, sep, tail = name.rpartition(".tmp-")
+    return bool(sep) and name.startswith(".") and len(tail) == 12 and all(c in "0123456789abcdef" for c in tail)
 
 
 def _temp_name(name: str) -> str:

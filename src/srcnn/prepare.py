@@ -33,7 +33,7 @@ from .checkpoint import atomic_write
 from .color import rgb_to_gray_uint8
 from .data import IMAGE_EXTENSIONS
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
-from .images import DEFAULT_MAX_PIXELS, ImageError, Picture, quantize, read, to_8bit, write
+from .images import DEFAULT_MAX_PIXELS, ImageError, Picture, is_temp_name, quantize, read, to_8bit, write
 from .resize import imresize
 
 __all__ = [
@@ -238,7 +238,7 @@ def _clear_previous(out: Path) -> None:
         d = out / sub
         if d.is_dir():
             for p in d.iterdir():
-                if p.is_file() and (p.suffix == ".png" or p.suffix == ".tmp"):
+                if p.is_file() and (p.suffix in (".png", ".tmp") or is_temp_name(p.name)):
                     p.unlink()
     for name in ("manifest.csv", "prepare.json"):
         p = out / name

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ from .images import quantize
 from .metrics import psnr_y, ssim_y
 from .model import FSRCNN, SRCNN, CompactSR
 
-__all__ = ["train", "TrainError", "TrainInterrupted", "validate", "lr_at"]
+__all__ = ["train", "TrainError", "TrainInterrupted", "validate", "lr_at", "max_param_diff"]
 
 
 class TrainError(Exception):
@@ -157,6 +158,22 @@ def _ignore_stop_signals(_: int) -> None:
     which saves its state and then shuts the workers down; a worker that died first would crash the run."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def max_param_diff(model: torch.nn.Module, device: torch.device, dist: Any) -> float:
+    """Largest |parameter - rank 0's| over every rank (0.0 when the DDP ranks hold identical weights).
+
+    Rank 0's parameters are broadcast in place into a tensor on the process group's device (CUDA for NCCL):
+    broadcasting into ``ref.to(device)``, a temporary, left ``ref`` as this rank's own values, so the check read
+    0 on CUDA whatever the weights were.
+    """
+    dev = device if device.type == "cuda" else torch.device("cpu")
+    flat = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()]).to(dev)
+    ref = flat.clone()
+    dist.broadcast(ref, 0)
+    diff = (flat - ref).abs().max().reshape(1)
+    dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+    return float(diff.item())
 
 
 def _shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
@@ -525,15 +542,10 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
         for s, h in old_handlers.items():
             signal.signal(s, h)
     if distributed:
-        # The ranks must hold identical weights: compare every rank's parameters with rank 0's.
-        flat = torch.cat([p.detach().reshape(-1).float().cpu() for p in model.parameters()])
-        ref = flat.clone()
-        dist.broadcast(ref.to(device), 0) if device.type == "cuda" else dist.broadcast(ref, 0)
-        diff = torch.tensor([(flat - ref.cpu()).abs().max().item()], device=device if device.type == "cuda" else "cpu")
-        dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+        spread = max_param_diff(model, device, dist)
         if rank == 0:
-            (out / "ddp.json").write_text(json.dumps({"world_size": world, "max_param_diff_across_ranks":
-                                                      float(diff.item()), "step": step}))
+            (out / "ddp.json").write_text(json.dumps({"world_size": world, "max_param_diff_across_ranks": spread,
+                                                      "step": step}))
         dist.barrier()
         dist.destroy_process_group()
     if stop["signal"]:
