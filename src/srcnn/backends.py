@@ -167,7 +167,7 @@ class OrtRunner:
             import onnxruntime as ort
         except ImportError:
             raise RuntimeError("the onnxruntime backend needs onnxruntime (pip install 'srcnn[onnx]')") from None
-        from .export import build_onnx
+        from ._onnx import build_onnx
 
         cfg = model.config
         self.radius = model.receptive_radius
@@ -238,7 +238,7 @@ class OrtPaddedRunner:
             import onnxruntime as ort
         except ImportError:
             raise RuntimeError("the onnxruntime backend needs onnxruntime (pip install 'srcnn[onnx]')") from None
-        from .export import build_onnx
+        from ._onnx import build_onnx
 
         self.radius, self.scale = int(model.receptive_radius), int(model.scale)
         self.threads = int(threads or torch.get_num_threads())

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import math
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .argtypes import float_in, int_in
 
 __all__ = ["main", "build_parser"]
 
@@ -61,36 +62,6 @@ def _shard(text: str) -> tuple[int, int]:
     if n < 1 or not 0 <= i < n:
         raise argparse.ArgumentTypeError("--shard I/N needs 0 <= I < N")
     return i, n
-
-
-def int_in(low: int, high: int | None = None):
-    """An argparse type: a whole number in [low, high] (no upper bound when high is None)."""
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if v < low or (high is not None and v > high):
-            raise argparse.ArgumentTypeError(f"must be in {low}..{high}" if high is not None else f"must be >= {low}")
-        return v
-
-    return parse
-
-
-def float_in(low: float, high: float) -> Callable[[str], float]:
-    """An argparse type: a finite number in [low, high], whole or not (e.g. 1.5 or 2); nan and inf are refused."""
-
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number (give one from {low:g} to {high:g})") from None
-        if not math.isfinite(v) or v < low or v > high:
-            raise argparse.ArgumentTypeError(f"must be a number from {low:g} to {high:g}, got {text!r}")
-        return v
-
-    return parse
 
 
 MAX_ENHANCE_SCALE = 8

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..cli import int_in
+from ..argtypes import int_in
 
 if TYPE_CHECKING:
     from .app import ServeSettings, create_app
