@@ -9,13 +9,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "rgb_to_gray_uint8"]
+__all__ = ["RGB_TO_YCBCR", "YCBCR_TO_RGB", "YCBCR_OFFSET", "rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y",
+           "y_uint8", "rgb_to_gray_uint8"]
 
-_M = np.array(
+RGB_TO_YCBCR = np.array(
     [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]], dtype=np.float64
-) / 255.0
-_OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float64) / 255.0
-_MINV = np.linalg.inv(_M)
+) / 255.0  # ycbcr = RGB_TO_YCBCR @ rgb + YCBCR_OFFSET, all in [0, 1] units (float64)
+YCBCR_OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float64) / 255.0
+YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR)  # rgb = YCBCR_TO_RGB @ (ycbcr - YCBCR_OFFSET)
 
 
 def _apply(x: torch.Tensor | np.ndarray, m: np.ndarray, pre: np.ndarray, post: np.ndarray, axis: int):
@@ -37,13 +38,13 @@ def _default_axis(x) -> int:
 def rgb_to_ycbcr(rgb: torch.Tensor | np.ndarray, axis: int | None = None):
     """RGB float [0, 1] -> YCbCr float (MATLAB double semantics); channel axis -1 for arrays, -3 for tensors."""
     axis = _default_axis(rgb) if axis is None else axis
-    return _apply(rgb, _M, np.zeros(3), _OFFSET, axis)
+    return _apply(rgb, RGB_TO_YCBCR, np.zeros(3), YCBCR_OFFSET, axis)
 
 
 def ycbcr_to_rgb(ycbcr: torch.Tensor | np.ndarray, axis: int | None = None):
     """YCbCr float (MATLAB double semantics) -> RGB float, not clipped; channel axis as in rgb_to_ycbcr."""
     axis = _default_axis(ycbcr) if axis is None else axis
-    return _apply(ycbcr, _MINV, _OFFSET, np.zeros(3), axis)
+    return _apply(ycbcr, YCBCR_TO_RGB, YCBCR_OFFSET, np.zeros(3), axis)
 
 
 def rgb_to_y(rgb: torch.Tensor | np.ndarray, axis: int | None = None):
@@ -51,9 +52,19 @@ def rgb_to_y(rgb: torch.Tensor | np.ndarray, axis: int | None = None):
     axis = _default_axis(rgb) if axis is None else axis
     if isinstance(rgb, np.ndarray):
         xm = np.moveaxis(rgb, axis, -1)
-        return xm @ _M[0].astype(rgb.dtype) + _OFFSET[0]
+        return xm @ RGB_TO_YCBCR[0].astype(rgb.dtype) + YCBCR_OFFSET[0]
     xm = rgb.movedim(axis, -1)
-    return xm @ torch.as_tensor(_M[0], dtype=rgb.dtype, device=rgb.device) + float(_OFFSET[0])
+    return xm @ torch.as_tensor(RGB_TO_YCBCR[0], dtype=rgb.dtype, device=rgb.device) + float(YCBCR_OFFSET[0])
+
+
+def y_uint8(image: np.ndarray) -> np.ndarray:
+    """HxW gray or HxWx3 RGB uint8 -> HxW uint8 Y; gray values are Y as they are (MATLAB SRCNN code)."""
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    y = rgb_to_y(image[:, :, :3].astype(np.float64) / 255.0)
+    return np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
 
 
 def rgb_to_gray_uint8(rgb: np.ndarray) -> np.ndarray:

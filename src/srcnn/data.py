@@ -18,10 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .color import rgb_to_gray_uint8
+from .color import rgb_to_gray_uint8, y_uint8
 from .degrade import Degradation, RealisticDegradation, modcrop
 from .images import INPUT_EXTENSIONS, quantize, read, to_8bit
-from .metrics import to_y_uint8
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -61,7 +60,7 @@ def load_photo(path: str | Path, color: str) -> np.ndarray:
         return rgb.astype(np.float32) / 255.0
     if color == "gray" and px.shape[2] == 3:
         return rgb_to_gray_uint8(px).astype(np.float32) / 255.0
-    return to_y_uint8(px if px.shape[2] == 3 else px[:, :, 0]).astype(np.float32) / 255.0
+    return y_uint8(px if px.shape[2] == 3 else px[:, :, 0]).astype(np.float32) / 255.0
 
 
 def split_photos(paths: Sequence[Path], val_count: int) -> tuple[list[Path], list[Path]]:
@@ -257,7 +256,7 @@ class PairTiles(Dataset):
             if color == "rgb":
                 arr = px if px.shape[2] == 3 else np.repeat(px, 3, axis=2)
             elif px.shape[2] == 3:  # the same meaning of gray and y as load_photo
-                arr = (rgb_to_gray_uint8(px) if color == "gray" else to_y_uint8(px))[:, :, None]
+                arr = (rgb_to_gray_uint8(px) if color == "gray" else y_uint8(px))[:, :, None]
             else:
                 arr = px
             w = arr.shape[1] // 2
@@ -294,7 +293,7 @@ class PairTiles(Dataset):
 def _to_y_u8(a: np.ndarray) -> np.ndarray:
     if a.dtype != np.uint8:
         a = quantize(a, 8)
-    return to_y_uint8(a if a.ndim == 2 or a.shape[2] == 3 else a[:, :, 0])
+    return y_uint8(a if a.ndim == 2 or a.shape[2] == 3 else a[:, :, 0])
 
 
 @dataclass

@@ -30,7 +30,7 @@ from PIL import Image
 from torch import nn
 
 from .checkpoint import WeightsError, load_weights
-from .color import _M, _MINV, _OFFSET, rgb_to_ycbcr, ycbcr_to_rgb
+from .color import RGB_TO_YCBCR, YCBCR_OFFSET, YCBCR_TO_RGB, rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device, resolve_precision
 from .images import Picture, quantize
 from .resize import imresize, output_size
@@ -41,10 +41,10 @@ __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
 
 DEFAULT_TILE = 256
 _BAND_PIXELS = 1 << 18  # colour conversion and quantization work on row bands of about this many pixels
-_RGB_TO_Y = torch.tensor(_M[0], dtype=torch.float32)  # Y = rgb @ _RGB_TO_Y + _Y_OFFSET (BT.601, MATLAB)
-_Y_OFFSET = float(_OFFSET[0])
-_Y_TO_RGB = torch.tensor(_MINV[:, 0], dtype=torch.float32)  # d(R, G, B) / dY at fixed Cb, Cr
-_GRAY_TO_Y = float(_M[0].sum())  # Y of R = G = B = g is _Y_OFFSET + g * 219/255
+_RGB_TO_Y = torch.tensor(RGB_TO_YCBCR[0], dtype=torch.float32)  # Y = rgb @ _RGB_TO_Y + _Y_OFFSET (BT.601, MATLAB)
+_Y_OFFSET = float(YCBCR_OFFSET[0])
+_Y_TO_RGB = torch.tensor(YCBCR_TO_RGB[:, 0], dtype=torch.float32)  # d(R, G, B) / dY at fixed Cb, Cr
+_GRAY_TO_Y = float(RGB_TO_YCBCR[0].sum())  # Y of R = G = B = g is _Y_OFFSET + g * 219/255
 
 
 @dataclass

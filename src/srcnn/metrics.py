@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from .color import rgb_to_y
+from .color import y_uint8 as to_y_uint8  # the protocol's Y (its home is color)
 
 __all__ = ["psnr", "to_y_uint8", "psnr_y", "ssim_y", "shave"]
 
@@ -29,16 +29,6 @@ def psnr(label: torch.Tensor | np.ndarray, outputs: torch.Tensor | np.ndarray, m
     if rmse == 0:
         return 100.0
     return 20.0 * math.log10(max_val / rmse)
-
-
-def to_y_uint8(image: np.ndarray) -> np.ndarray:
-    """HxW gray or HxWx3 RGB uint8 -> HxW uint8 Y; gray values are Y as they are (MATLAB SRCNN code)."""
-    if image.ndim == 2:
-        return image
-    if image.ndim == 3 and image.shape[2] == 1:
-        return image[:, :, 0]
-    y = rgb_to_y(image[:, :, :3].astype(np.float64) / 255.0)
-    return np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
 
 
 def shave(image: np.ndarray, border: int) -> np.ndarray:
