@@ -18,6 +18,12 @@ baseline, shown apart), medians over --repeats with the spread (min-max), and th
     python benchmarks/inference.py                              # 0.25, 1, 4, 12 MP; 9-1-5 and 9-5-5
     python benchmarks/inference.py --sizes 0.25,1 --repeats 2   # quick
     python benchmarks/inference.py --backend onnxruntime
+    python benchmarks/inference.py --x2                         # the path people use: a 3-MP photo to 12 MP
+
+``--x2``: ``enhance_picture`` of a 2016x1512 RGB photo at scale 2 (a 12-MP result) for bicubic, the shipped
+srcnn-x2 and srcnn-photo, FSRCNN 56-12-4 x2 and the CompactSR of configs/real-x2.toml (random weights), at
+fp32 and, where the CPU has bf16 units, at bf16; the time inside the network (``Enhancer.__call__``) and the
+share outside it (bicubic, colour, quantisation), against Pillow's bicubic of the same three float planes.
 """
 
 from __future__ import annotations
@@ -182,6 +188,72 @@ def _median(xs: list[float]) -> float:
     return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
 
 
+def x2_path(repeats: int) -> list[dict]:
+    """Whole path at x2 (3 MP -> 12 MP), fp32 and bf16: total s, network s, % outside the network; printed."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from srcnn.device import cpu_bf16
+    from srcnn.enhance import Enhancer, load_model
+    from srcnn.images import Picture
+    from srcnn.model import FSRCNN, CompactSR
+
+    w, h = 2016, 1512
+    pic = Picture(pixels=photo(h, w, seed=2))
+    planes = [Image.fromarray(pic.pixels[:, :, c].astype(np.float32) / 255, mode="F") for c in range(3)]
+    pillow = _median([_timed(lambda: [p.resize((2 * w, 2 * h), Image.BICUBIC) for p in planes])
+                      for _ in range(repeats)])
+    print(f"x2 path: {w}x{h} RGB -> {2 * w}x{2 * h} (12.2 MP); Pillow bicubic of the 3 float planes "
+          f"{pillow:.2f} s (median of {repeats})")
+    net_time = [0.0]
+    call = Enhancer.__call__
+
+    def timed_call(self, *a, **k):  # the network's share: everything inside Enhancer.__call__
+        t = time.perf_counter()
+        try:
+            return call(self, *a, **k)
+        finally:
+            net_time[0] += time.perf_counter() - t
+
+    Enhancer.__call__ = timed_call
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    nets = {"bicubic": lambda prec: load_model("bicubic"),
+            "srcnn-x2": lambda prec: load_model("srcnn-x2", device="cpu", precision=prec),
+            "srcnn-photo": lambda prec: load_model("srcnn-photo", device="cpu", precision=prec),
+            "fsrcnn 56-12-4 x2": lambda prec: Enhancer("fsrcnn", FSRCNN(scale=2).eval(), 2, {}, cpu, precision=prec),
+            "compact 32x4 x2 (RGB)": lambda prec: Enhancer("compact", CompactSR(3, 3, 32, 4, 2, True).eval(), 2, {},
+                                                           cpu, precision=prec)}
+    rows = []
+    precisions = ["fp32", "bf16"] if cpu_bf16() else ["fp32"]
+    print("| model | precision | whole path s | MP/s | network s | outside the network | outside / Pillow |")
+    print("|---|---|---|---|---|---|---|")
+    for name, make in nets.items():
+        for prec in precisions if name != "bicubic" else ["fp32"]:
+            enh = make(prec)
+            enh.enhance_picture(Picture(pixels=pic.pixels[:64, :64]), scale=2)  # warm-up
+            totals, nets_s = [], []
+            for _ in range(repeats):
+                net_time[0] = 0.0
+                totals.append(_timed(lambda enh=enh: enh.enhance_picture(pic, scale=2)))
+                nets_s.append(net_time[0] if enh.model is not None else 0.0)
+            total, net = _median(totals), _median(nets_s)
+            out = total - net
+            rows.append({"model": name, "precision": prec, "total_s": total, "network_s": net, "outside_s": out,
+                         "pillow_s": pillow})
+            print(f"| {name} | {prec} | {total:.2f} | {12.19 / total:.2f} | {net:.2f} | {out:.2f} s "
+                  f"({100 * out / total:.0f} %) | {out / pillow:.1f}x |", flush=True)
+    Enhancer.__call__ = call
+    return rows
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="0.25,1,4,12", help=f"megapixels, from {', '.join(SIZES)} (default all)")
@@ -200,9 +272,28 @@ def main() -> None:
     p.add_argument("--size", help=argparse.SUPPRESS)
     p.add_argument("--save", help=argparse.SUPPRESS)
     p.add_argument("--budget", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--x2", action="store_true", help="the whole path at x2, 3 MP -> 12 MP, instead (see above)")
     args = p.parse_args()
     if args.child:
         child(args)
+        return
+    if args.x2:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        from srcnn.device import cpu_bf16
+
+        cpu = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+        print(f"{cpu}, bf16 units: {cpu_bf16() or 'none'}; torch {torch.__version__}, {args.threads} threads")
+        rows = x2_path(args.repeats)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"x2": rows, "threads": args.threads, "cpu": cpu, "bf16": cpu_bf16()}, f, indent=1)
         return
 
     import numpy as np

@@ -75,9 +75,9 @@ def test_enhance_cli_with_a_post_upsampling_weights_file(tmp_path):
 
 
 def test_post_upsampling_picture_path_matches_the_network_on_y(tmp_path):
-    """Y goes through the network at the source size; Cb, Cr through the bicubic; gray stays gray."""
+    """Y goes through the network at the source size; gray stays gray (a network trained on gray takes it raw)."""
     w = tmp_path / "f.safetensors"
-    save_weights(w, random_fsrcnn(2), {"scale": 2})
+    save_weights(w, random_fsrcnn(2), {"scale": 2, "color": "gray"})
     enh = load_model(w)
     gray = (np.random.default_rng(1).random((19, 21, 1)) * 255).astype(np.uint8)
     from srcnn.images import Picture
