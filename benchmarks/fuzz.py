@@ -187,10 +187,10 @@ def _tiff_associated(data: bytes) -> bytes:
     from srcnn.images import read
 
     pic = read(data)
-    from srcnn.images import _tiff16
+    from srcnn.images import encode_tiff16
 
     stored = np.rint(pic.pixels.astype(np.float64) * pic.alpha[:, :, None] / 65535).astype(np.uint16)
-    out = _tiff16(stored, pic.alpha, None)
+    out = encode_tiff16(stored, pic.alpha, None)
     at = out.index(struct.pack("<HHI", 338, 3, 1))
     return out[: at + 8] + struct.pack("<H", 1) + out[at + 10 :]
 
@@ -217,7 +217,8 @@ def _tiff_short_strip(data: bytes) -> bytes:
 # The crafted corpus (tests/corpus): written once by --write-corpus, checked in; expectations in expect.json
 
 
-def _png(chunks: list[tuple[bytes, bytes]]) -> bytes:
+def png_bytes(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    """A PNG file of these (type, data) chunks, CRCs computed (no check of what they say)."""
     return PNG_SIG + b"".join(_chunk(t, d) for t, d in chunks)
 
 
@@ -225,7 +226,8 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def _ihdr(w: int, h: int, depth: int = 8, color: int = 2, interlace: int = 0) -> bytes:
+def ihdr_data(w: int, h: int, depth: int = 8, color: int = 2, interlace: int = 0) -> bytes:
+    """The 13 data bytes of an IHDR chunk (any values, valid or not)."""
     return struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, interlace)
 
 
@@ -245,9 +247,9 @@ def crafted_corpus() -> dict[str, tuple[bytes, dict]]:
 
     # decompression bombs: the header alone declares a huge image (refused before any pixel is decoded)
     tiny_idat = zlib.compress(b"\x00" * 64)
-    bad("bomb_png_100000x100000.png", _png([(b"IHDR", _ihdr(100000, 100000)), (b"IDAT", tiny_idat),
+    bad("bomb_png_100000x100000.png", png_bytes([(b"IHDR", ihdr_data(100000, 100000)), (b"IDAT", tiny_idat),
                                             (b"IEND", b"")]), "over the limit")
-    bad("bomb_png_1x4000000000.png", _png([(b"IHDR", _ihdr(1, 4_000_000_000, 1, 0)), (b"IDAT", tiny_idat),
+    bad("bomb_png_1x4000000000.png", png_bytes([(b"IHDR", ihdr_data(1, 4_000_000_000, 1, 0)), (b"IDAT", tiny_idat),
                                            (b"IEND", b"")]), "over the limit")
     gif = bytearray(seeds["p.gif"])
     gif[6:10] = struct.pack("<HH", 65535, 65535)
@@ -290,16 +292,18 @@ def crafted_corpus() -> dict[str, tuple[bytes, dict]]:
     idat_at = png.index(b"IDAT") - 4
     huge_len[idat_at : idat_at + 4] = b"\xff\xff\xff\xf0"
     either("png_idat_length_4gb.png", bytes(huge_len))  # Pillow reads on to the end of the file: the data is whole
-    bad("png_zero_width.png", _png([(b"IHDR", _ihdr(0, 6)), *[c for c in chunks if c[0] != b"IHDR"]]), "")
-    bad("png_bad_depth.png", _png([(b"IHDR", _ihdr(8, 6, depth=7)), *[c for c in chunks if c[0] != b"IHDR"]]), "")
+    bad("png_zero_width.png", png_bytes([(b"IHDR", ihdr_data(0, 6)), *[c for c in chunks if c[0] != b"IHDR"]]), "")
+    bad("png_bad_depth.png",
+        png_bytes([(b"IHDR", ihdr_data(8, 6, depth=7)), *[c for c in chunks if c[0] != b"IHDR"]]), "")
     # The zlib stream ends before the rows do: Pillow (like libpng viewers) pads the missing rows with zeros.
-    either("png_ihdr_taller_than_data.png", _png([(b"IHDR", _ihdr(8, 600)), *[c for c in chunks if c[0] != b"IHDR"]]))
+    either("png_ihdr_taller_than_data.png",
+           png_bytes([(b"IHDR", ihdr_data(8, 600)), *[c for c in chunks if c[0] != b"IHDR"]]))
     bad("tiff_short_strip.tif", _tiff_short_strip(seeds["rgb_deflate.tif"]), "TIFFFillStrip")
-    bad("png_no_idat.png", _png([c for c in chunks if c[0] != b"IDAT"]), "")
+    bad("png_no_idat.png", png_bytes([c for c in chunks if c[0] != b"IDAT"]), "")
     raw = zlib.decompress(b"".join(d for t, d in chunks if t == b"IDAT"))
-    bad("png_bad_filter_type.png", _png([c for c in chunks if c[0] == b"IHDR"]
+    bad("png_bad_filter_type.png", png_bytes([c for c in chunks if c[0] == b"IHDR"]
                                         + [(b"IDAT", zlib.compress(b"\x09" + raw[1:])), (b"IEND", b"")]), "")
-    either("png_missing_iend.png", _png([c for c in chunks if c[0] != b"IEND"]))
+    either("png_missing_iend.png", png_bytes([c for c in chunks if c[0] != b"IEND"]))
     jpg = seeds["rgb.jpg"]
     either("jpeg_no_eoi.jpg", jpg[:-2])
     bad("jpeg_sof_zero_height.jpg", _jpeg_sof(jpg, 0, 8), "")
@@ -339,7 +343,7 @@ def crafted_corpus() -> dict[str, tuple[bytes, dict]]:
     ok("exif_bad_ifd_offset.jpg", _save(rgb, "JPEG", quality=90, exif=bytes(broken)), (8, 6))
     loop = bytearray(_exif_with(6, {0x8769: {0x9003: "2020:01:01 00:00:00"}}))
     ok("exif_subifd.jpg", _save(rgb, "JPEG", quality=90, exif=bytes(loop)), (6, 8))
-    ok("exif_png_chunk_garbage.png", _png([*[c for c in chunks if c[0] == b"IHDR"], (b"eXIf", b"MM\x00*garbage"),
+    ok("exif_png_chunk_garbage.png", png_bytes([*[c for c in chunks if c[0] == b"IHDR"], (b"eXIf", b"MM\x00*garbage"),
                                            *[c for c in chunks if c[0] != b"IHDR"]]), (8, 6))
     return files
 
@@ -480,20 +484,20 @@ def m_png(rng: random.Random, data: bytes) -> bytes:
                 ihdr[0:8] = struct.pack(">II", rng.choice((1, 2, 3, 5, 9, 100, 1000, 10000)),
                                         rng.choice((1, 2, 3, 5, 9, 100, 1000, 10000)))
         chunks[0] = (chunks[0][0], bytes(ihdr))
-        return _png(chunks)
+        return png_bytes(chunks)
     if op == 1:  # IHDR depth, colour type, compression, filter, interlace
         ihdr = bytearray(chunks[0][1])
         if len(ihdr) >= 13:
             ihdr[rng.randrange(8, 13)] = rng.choice(INTERESTING_U8 + (6,))
         chunks[0] = (chunks[0][0], bytes(ihdr))
-        return _png(chunks)
+        return png_bytes(chunks)
     if op == 2:  # a chunk's length field
-        raw = bytearray(_png(chunks))
+        raw = bytearray(png_bytes(chunks))
         at = 8 + sum(12 + len(d) for _, d in chunks[:k])
         raw[at : at + 4] = struct.pack(">I", rng.choice((*INTERESTING_U32, len(payload) + 1, max(0, len(payload) - 1))))
         return bytes(raw)
     if op == 3:  # a CRC
-        raw = bytearray(_png(chunks))
+        raw = bytearray(png_bytes(chunks))
         at = 8 + sum(12 + len(d) for _, d in chunks[: k + 1]) - 1
         raw[at] ^= 0x5A
         return bytes(raw)
@@ -512,22 +516,22 @@ def m_png(rng: random.Random, data: bytes) -> bytes:
             t == b"IDAT" for t, _ in chunks) else 1
         rest = [c for c in chunks if c[0] != b"IDAT"]
         rest.insert(min(first, len(rest)), (b"IDAT", zlib.compress(bytes(raw))))
-        return _png(rest)
+        return png_bytes(rest)
     if op == 5:  # drop or duplicate a chunk
         if rng.random() < 0.5:
             del chunks[k]
         else:
             chunks.insert(k, chunks[k])
-        return _png(chunks)
+        return png_bytes(chunks)
     if op == 6:  # an unknown chunk, critical or ancillary, or a known one with garbage inside
         junk = bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
         kind = rng.choice((b"abCD", b"ABCD", b"eXIf", b"iCCP", b"zTXt", b"tRNS", b"PLTE", b"acTL", b"fcTL", b"sBIT",
                            b"gAMA", b"pHYs", b"iTXt"))
         chunks.insert(rng.randint(1, len(chunks)), (kind, junk))
-        return _png(chunks)
+        return png_bytes(chunks)
     if op == 7:  # bit flips inside one chunk, CRC fixed
         chunks[k] = (kind, m_bitflip(rng, payload) if payload else payload)
-        return _png(chunks)
+        return png_bytes(chunks)
     if op == 8:  # APNG control chunks
         for i, (t, d) in enumerate(chunks):
             if t in (b"acTL", b"fcTL") and len(d) >= 8:
@@ -535,9 +539,9 @@ def m_png(rng: random.Random, data: bytes) -> bytes:
                 at = rng.randrange(0, len(b) - 3)
                 b[at : at + 4] = struct.pack(">I", rng.choice(INTERESTING_U32))
                 chunks[i] = (t, bytes(b))
-                return _png(chunks)
+                return png_bytes(chunks)
         return m_bitflip(rng, data)
-    raw = _png(chunks)  # truncate at a chunk boundary, give or take a few bytes
+    raw = png_bytes(chunks)  # truncate at a chunk boundary, give or take a few bytes
     at = 8 + sum(12 + len(d) for _, d in chunks[:k]) + rng.choice((0, 0, 4, 8, -1, 1))
     return raw[: max(0, at)]
 

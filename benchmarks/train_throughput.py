@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from srcnn.config import load_config
 from srcnn.model import SRCNN
-from srcnn.train import _Batches, _data
+from srcnn.train import StepBatches, training_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,13 +39,13 @@ def measure(name: str, data_root: str, steps: int, workers: int | None) -> tuple
     if workers is not None:
         overrides.append(f"data.workers={workers}")
     cfg = load_config(ROOT / "configs" / f"{name}.toml", overrides)
-    ds, _, _ = _data(cfg, rank=1)  # rank != 0: no validation images
+    ds, _, _ = training_data(cfg, rank=1)  # rank != 0: no validation images
     m = cfg.model
     model = SRCNN(m.channels, m.f1, m.f2, m.f3, m.n1, m.n2, m.residual).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     step = step_fn(model, opt)
     b = cfg.data.batch
-    loader = DataLoader(ds, batch_sampler=_Batches(0, steps + 3, b, 0, 1), num_workers=cfg.data.workers,
+    loader = DataLoader(ds, batch_sampler=StepBatches(0, steps + 3, b, 0, 1), num_workers=cfg.data.workers,
                         prefetch_factor=4 if cfg.data.workers else None)
     it = iter(loader)
     fixed = next(it)

@@ -259,9 +259,9 @@ def test_any_bytes_read_or_refuse(data):
 )
 def test_structured_pngs_read_or_refuse(width, height, depth, color, interlace, rows, compress, extra):
     """PNGs with valid CRCs and any IHDR (sizes up to 2^32-1, bad depths/colour types) and odd chunks."""
-    ihdr = fuzz._ihdr(width, height, depth, color, interlace)
+    ihdr = fuzz.ihdr_data(width, height, depth, color, interlace)
     idat = zlib.compress(rows) if compress else rows
-    _read_or_refuse(fuzz._png([(b"IHDR", ihdr), *extra, (b"IDAT", idat), (b"IEND", b"")]))
+    _read_or_refuse(fuzz.png_bytes([(b"IHDR", ihdr), *extra, (b"IDAT", idat), (b"IEND", b"")]))
 
 
 @FUZZ_SETTINGS

@@ -709,10 +709,10 @@ def test_a_valid_ico_is_not_misread_as_tga(tmp_path: Path) -> None:
 
 def premultiplied_tiff16(pixels: np.ndarray, alpha: np.ndarray) -> bytes:
     """A 16-bit RGBA TIFF with associated (premultiplied) alpha, ExtraSamples = 1, as Photoshop or libvips write."""
-    from srcnn.images import _tiff16
+    from srcnn.images import encode_tiff16
 
     stored = np.rint(pixels.astype(np.float64) * alpha[:, :, None] / 65535).astype(np.uint16)
-    data = _tiff16(stored, alpha, None)
+    data = encode_tiff16(stored, alpha, None)
     at = data.index(struct.pack("<HHI", 338, 3, 1))  # ExtraSamples: 2 (unassociated) -> 1 (associated)
     return data[: at + 8] + struct.pack("<H", 1) + data[at + 10 :]
 

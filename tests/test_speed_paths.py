@@ -40,8 +40,7 @@ class Unfused(TorchRunner):
     """The torch runner without oneDNN's fused convolution + ReLU (the fallback path)."""
 
     def __init__(self, model: SRCNN) -> None:
-        super().__init__(model)
-        self._fused = False
+        super().__init__(model, fused=False)
 
 
 @pytest.fixture(autouse=True)

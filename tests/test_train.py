@@ -46,7 +46,7 @@ def test_resume_continues_the_exact_trajectory(data_dir, tmp_path, optimizer):
     half.train.steps = 20
     import srcnn.train as T
 
-    orig = T._Batches.__iter__
+    orig = T.StepBatches.__iter__
 
     def ten_steps(self):
         for i, b in enumerate(orig(self)):
@@ -54,11 +54,11 @@ def test_resume_continues_the_exact_trajectory(data_dir, tmp_path, optimizer):
                 return
             yield b
 
-    T._Batches.__iter__ = ten_steps
+    T.StepBatches.__iter__ = ten_steps
     try:
         train(half, progress=False)
     finally:
-        T._Batches.__iter__ = orig
+        T.StepBatches.__iter__ = orig
     assert load_state(tmp_path / "b" / "last.pt")["step"] == 10
     train(debug_cfg(data_dir, tmp_path / "b", *extra), resume=True, progress=False)
     a = load_state(straight / "last.pt")

@@ -60,7 +60,7 @@ class TorchRunner:
     name = "torch"
 
     def __init__(self, model: SRCNN, channels_last: bool = True, sub_tile: int | None = None,
-                 bf16: bool = False) -> None:
+                 bf16: bool = False, fused: bool = True) -> None:
         cfg = model.config
         # bf16: layers 2 and 3 in bfloat16 (oneDNN's bf16 kernels: AMX / AVX512-BF16). The first layer (9 % of the
         # work) stays float32, since bf16's 8-bit mantissa cannot hold the input's 8-bit levels (about one level
@@ -86,7 +86,8 @@ class TorchRunner:
         self.w3t = w3.permute(0, 2, 3, 1).reshape(cfg.channels * cfg.f3 * cfg.f3, cfg.n2).contiguous()
         self.b3 = model.conv3.bias.detach().to("cpu", torch.float32).reshape(cfg.channels, 1).contiguous()
         # oneDNN's convolution with the ReLU fused (the op inductor uses); saves a pass over the activations
-        self._fused = _FUSED is not None and channels_last and torch.backends.mkldnn.is_available()
+        # (fused=False: the plain convolution + ReLU, the fallback path, also where the fused op is missing)
+        self._fused = fused and _FUSED is not None and channels_last and torch.backends.mkldnn.is_available()
 
     def __call__(self, crop: torch.Tensor, missing: Missing = (0, 0, 0, 0), single: bool = False) -> torch.Tensor:
         """(N, C, h + 2r, w + 2r) float32 crop, ``missing`` px outside the image -> (N, C, h, w) float32.

@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 from .images import quantize
-from .resize import _dense as _bicubic_dense
 from .resize import imresize
+from .resize import weight_matrix as _bicubic_dense
 
 __all__ = [
     "modcrop",

@@ -752,7 +752,7 @@ def _encode(picture: Picture, fmt: str, quality: int) -> bytes:
         return _png16(picture.pixels, picture.alpha, _icc_for(picture.icc, channels), exif)
     if picture.bits == 16 and fmt == "TIFF" and not (picture.is_gray and picture.alpha is None):
         pixels = np.repeat(picture.pixels, 3, axis=2) if picture.is_gray else picture.pixels
-        return _tiff16(pixels, picture.alpha, _icc_for(picture.icc, 3))
+        return encode_tiff16(pixels, picture.alpha, _icc_for(picture.icc, 3))
 
     options: dict[str, object] = {}
     if fmt == "JPEG":
@@ -836,7 +836,7 @@ def _png16(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif
     return b"".join(out)
 
 
-def _tiff16(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None) -> bytes:
+def encode_tiff16(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None) -> bytes:
     """16-bit little-endian TIFF (RGB/RGBA; deflate + horizontal predictor), which Pillow cannot write."""
     planes = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
     h, w, c = planes.shape

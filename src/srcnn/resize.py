@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-__all__ = ["imresize", "output_size"]
+__all__ = ["imresize", "output_size", "weight_matrix"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -58,12 +58,15 @@ def output_size(size: int, scale: float) -> int:
 
 
 @lru_cache(maxsize=512)
-def _dense(in_len: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
-    """The (out_len, in_len) float64 matrix of one dimension's resize (mirrored taps added up)."""
+def weight_matrix(in_len: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
+    """The (out_len, in_len) float64 matrix of one dimension's resize (mirrored taps added up); cached."""
     w, idx = _contributions(in_len, out_len, scale, antialias)
     m = np.zeros((out_len, in_len))
     np.add.at(m, (np.repeat(np.arange(out_len), w.shape[1]), idx.ravel()), w.ravel())
     return m
+
+
+_dense = weight_matrix  # the old private name
 
 
 _NUMPY_FLOATS = (torch.float32, torch.float64)
@@ -71,7 +74,7 @@ _DENSE_MAX = 1 << 18  # matrix entries up to which one matmul beats the per-tap 
 
 
 def _resize_dim_numpy(x: np.ndarray, dim: int, out_len: int, scale: float, antialias: bool) -> np.ndarray:
-    m = _dense(x.shape[dim], out_len, float(scale), antialias).astype(x.dtype, copy=False)
+    m = weight_matrix(x.shape[dim], out_len, float(scale), antialias).astype(x.dtype, copy=False)
     # einsum's own loop, not BLAS: for these small sizes a multi-threaded BLAS only adds contention
     return np.moveaxis(np.einsum("...i,oi->...o", np.moveaxis(x, dim, -1), m), -1, dim)
 

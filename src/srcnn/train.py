@@ -48,7 +48,8 @@ from .images import quantize
 from .metrics import psnr_y, ssim_y
 from .model import FSRCNN, SRCNN, CompactSR
 
-__all__ = ["train", "TrainError", "TrainInterrupted", "validate", "lr_at", "max_param_diff"]
+__all__ = ["train", "TrainError", "TrainInterrupted", "validate", "lr_at", "max_param_diff", "training_data",
+           "StepBatches"]
 
 
 class TrainError(Exception):
@@ -85,7 +86,8 @@ def _degradation(cfg: Config) -> Degradation:
     return Degradation(scale=rng(d.scale), blur=rng(d.blur), noise=rng(d.noise), quality=rng(d.quality))
 
 
-def _data(cfg: Config, rank: int) -> tuple[torch.utils.data.Dataset, list[ValImage], dict]:
+def training_data(cfg: Config, rank: int) -> tuple[torch.utils.data.Dataset, list[ValImage], dict]:
+    """The training set of ``cfg``, its validation images (of photos: rank 0 only) and what the run records of both."""
     d = cfg.data
     if d.kind == "pairs":
         root = Path(d.root)
@@ -137,7 +139,7 @@ def validate(model: torch.nn.Module, images: list[ValImage], device: torch.devic
     return float(np.mean(ps)), float(np.mean(ss))
 
 
-class _Batches:
+class StepBatches:
     """Batch sampler: step k of this rank -> indices [k*B + r*b, k*B + (r+1)*b) of the global stream."""
 
     def __init__(self, start: int, stop: int, batch: int, rank: int, world: int) -> None:
@@ -337,7 +339,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
 
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed)
-    dataset, val_images, data_info = _data(cfg, rank)
+    dataset, val_images, data_info = training_data(cfg, rank)
 
     m = cfg.model
     model = _build_model(cfg)
@@ -433,7 +435,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
 
     loader = DataLoader(
         dataset,
-        batch_sampler=_Batches(start, cfg.train.steps, cfg.data.batch, rank, world),
+        batch_sampler=StepBatches(start, cfg.train.steps, cfg.data.batch, rank, world),
         num_workers=cfg.data.workers,
         worker_init_fn=_ignore_stop_signals if cfg.data.workers else None,
         persistent_workers=False,
