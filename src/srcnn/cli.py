@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import sys
 import warnings
@@ -354,10 +355,38 @@ PRECISION_HELP = ("auto (default): bfloat16 where the CPU has AMX or AVX512-BF16
                   "0.01 dB), else fp32; fp32: the same numbers on every machine")
 
 
+class _SubParser(argparse.ArgumentParser):
+    """A subcommand's parser; with ``module=``, its options come from ``module.add_arguments`` and it runs
+    ``module.run``, both loaded when the subcommand is parsed or its help is shown: building the whole parser
+    (``srcnn --help``, ``srcnn enhance ...``) imports none of those modules, so no torch."""
+
+    def __init__(self, *args, module: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._module = module
+
+    def _load(self) -> None:
+        if self._module is not None:
+            module, self._module = importlib.import_module(self._module), None
+            module.add_arguments(self)
+            self.set_defaults(func=module.run)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._load()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._load()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._load()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser with every subcommand."""
+    """The argparse parser with every subcommand (each imports its library only when it runs)."""
     p = argparse.ArgumentParser(prog="srcnn", description="Restore detail in photos with SRCNN.")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubParser)
     sub.required = True
 
     from .images import DEFAULT_MAX_PIXELS
@@ -416,27 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 
-    from . import demo, prepare
-
-    pp = sub.add_parser("prepare", help="cut photos into the seed's good|poor pair tiles")
-    prepare.add_arguments(pp)
-    pp.set_defaults(func=prepare.run)
-
-    dm = sub.add_parser("demo", help="enhance the bundled example photo and write a comparison")
-    demo.add_arguments(dm)
-    dm.set_defaults(func=demo.run)
-
-    from . import export
-
-    ex = sub.add_parser("export", help="export a model to ONNX (dynamic batch, height, width)")
-    export.add_arguments(ex)
-    ex.set_defaults(func=export.run)
-
-    from . import web
-
-    sv = sub.add_parser("serve", help="web page + HTTP API to enhance photos in the browser (needs the web extra)")
-    web.add_arguments(sv)
-    sv.set_defaults(func=web.run)
+    # options and run() of these four live in their modules (loaded when the subcommand is used)
+    sub.add_parser("prepare", help="cut photos into the seed's good|poor pair tiles", module="srcnn.prepare")
+    sub.add_parser("demo", help="enhance the bundled example photo and write a comparison", module="srcnn.demo")
+    sub.add_parser("export", help="export a model to ONNX (dynamic batch, height, width)", module="srcnn.export")
+    sub.add_parser("serve", help="web page + HTTP API to enhance photos in the browser (needs the web extra)",
+                   module="srcnn.web")
     return p
 
 
