@@ -57,16 +57,21 @@ def versions() -> dict[str, str]:
             "scipy": scipy.__version__, "torch": torch.__version__}
 
 
-def build(data: Path, base_seed: int):
-    """Yield (set, stem, scale, seed, params, hr_png, lr_png) for every image and scale, in a fixed order."""
-    for set_name in SETS:
+def build(data: Path, base_seed: int, sets: tuple[str, ...] = SETS, scales: tuple[int, ...] = SCALES,
+          limit: int | None = None):
+    """Yield (set, stem, scale, seed, params, hr_png, lr_png) for every image and scale, in a fixed order.
+
+    ``sets``, ``scales`` and ``limit`` (the first images of each set) only select: an image's bytes do not
+    depend on them (tests build a small part of the benchmark that way).
+    """
+    for set_name in sets:
         files = sorted(p for p in (data / set_name).iterdir() if p.suffix.lower() in EXTENSIONS)
         if not files:
             raise SystemExit(f"{data / set_name}: no images")
-        for path in files:
+        for path in files[:limit]:
             px = to_8bit(read(path).pixels)
             img = (px[:, :, 0] if px.shape[2] == 1 else px).astype(np.float32) / 255.0
-            for scale in SCALES:
+            for scale in scales:
                 hr = modcrop(img, scale)
                 seed = image_seed(base_seed, set_name, path.stem, scale)
                 deg = RealisticDegradation(scale=scale)
