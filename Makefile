@@ -22,6 +22,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m pytest -q tests/test_layers.py
 
 results: $(STAMP)
 	$(BIN)/python -m srcnn.results --data $(DATA) --out docs --readme README.md

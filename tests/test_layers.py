@@ -281,3 +281,16 @@ def test_help_imports_no_torch(code):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False", f"torch imported by: {code!r}"
+
+
+def test_import_linter_contract_matches_this_table():
+    """pyproject.toml's [tool.importlinter] layers (run by `make lint`) are LAYERS here, Core and Metrics merged
+    into one layer there (the two forbidden contracts keep them apart); the package root is in no layer there."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    layers = next(c for c in config["contracts"] if c["type"] == "layers")["layers"]
+    there = [{m.strip() for m in layer.split(":")} for layer in layers]
+    here = [members & set(MODULES) - {"srcnn"} for name, members in LAYERS if name != "Metrics"]
+    here[[n for n, _ in LAYERS].index("Core")] |= dict(LAYERS)["Metrics"]
+    assert there == here, "tests/test_layers.py LAYERS and pyproject.toml [tool.importlinter] disagree"
