@@ -248,6 +248,15 @@ def x2_path(repeats: int) -> list[dict]:
     return rows
 
 
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -283,12 +292,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         from srcnn.device import cpu_bf16
 
-        cpu = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-        except (OSError, StopIteration):
-            pass
+        cpu = cpu_name()
         print(f"{cpu}, bf16 units: {cpu_bf16() or 'none'}; torch {torch.__version__}, {args.threads} threads")
         rows = x2_path(args.repeats)
         if args.json:
@@ -311,12 +315,7 @@ def main() -> None:
         if m not in MODELS:
             raise SystemExit(f"inference.py: --models takes {', '.join(MODELS)}")
     torch.set_num_threads(args.threads)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     print(f"{cpu}, {os.cpu_count()} cores; torch {torch.__version__}, {args.threads} threads; our backend "
           f"{args.backend}, tile {args.tile or DEFAULT_TILE}; scale 1, RGB uint8 Picture in and out, "
           f"file decode/encode not included")
