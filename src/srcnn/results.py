@@ -24,7 +24,7 @@ from .metrics import to_y_uint8
 from .resize import imresize
 from .zoo import ModelCard, available
 
-__all__ = ["PAPER", "main"]
+__all__ = ["PAPER", "main", "real_figure", "real_figures"]
 
 # Published references (shared/REFERENCE.md): SRCNN 9-5-5 ImageNet (TPAMI 2016, Tables 2-3) and AR-CNN (as
 # re-evaluated in the DnCNN paper), PSNR dB / SSIM.
@@ -65,8 +65,10 @@ def _figure(enhancer: Enhancer, gt_path: Path, scale: int, quality: int | None, 
     px = read(gt_path).pixels
     px = px[:, :, 0] if px.shape[2] == 1 else to_y_uint8(px)
     gt = modcrop(px, scale).astype(np.float64) / 255.0
-    inp = jpeg(gt, quality) if quality else imresize(imresize(gt, 1 / scale), scale)
-    res = enhance_plane(enhancer, inp)
+    small = imresize(gt, 1 / scale)
+    inp = jpeg(gt, quality) if quality else imresize(small, scale)
+    post = enhancer.upsampling == "post" and not quality  # it takes the low-resolution picture itself
+    res = enhance_plane(enhancer, small, scale) if post else enhance_plane(enhancer, inp)
 
     def u8(a: np.ndarray) -> np.ndarray:
         g = quantize(a, 8)
@@ -80,6 +82,48 @@ def _figure(enhancer: Enhancer, gt_path: Path, scale: int, quality: int | None, 
                       (y0, y0 + ch, x0, x0 + cw), zoom=2)
     out.parent.mkdir(parents=True, exist_ok=True)
     write(out, Picture(np.asarray(im)))
+
+
+def real_figure(photo: Path, models: list[tuple[str, Enhancer]], scale: int, out: Path, crop: int = 200) -> None:
+    """One real photo (no ground truth): input (nearest) | bicubic | each model, a crop at 100 % of the output.
+
+    The crop (``crop`` x ``crop`` output px) is the window where the bicubic enlargement has the most detail
+    (gradient energy), so the figure shows edges, texture and noise rather than flat sky; flat areas show up
+    too, since real photos mix both.
+    """
+    from PIL import Image
+
+    pic = read(photo)
+    pic = Picture(pixels=pic.pixels if pic.pixels.dtype == np.uint8 else quantize(pic.pixels / 65535.0, 8))
+    if pic.pixels.shape[2] == 1:
+        pic = Picture(pixels=np.repeat(pic.pixels, 3, axis=2))
+    h, w = pic.height * scale, pic.width * scale
+    nearest = np.asarray(Image.fromarray(pic.pixels).resize((w, h), Image.NEAREST))
+    bic = load_model("bicubic").enhance_picture(pic, scale=scale).pixels
+    g = bic.astype(np.float32).mean(2)
+    energy = np.abs(np.diff(g, axis=0))[:, :-1] + np.abs(np.diff(g, axis=1))[:-1]
+    c = min(crop, h - 1, w - 1)
+    sums = np.cumsum(np.cumsum(np.pad(energy, ((1, 0), (1, 0))), 0), 1)
+    win = sums[c:, c:] - sums[:-c, c:] - sums[c:, :-c] + sums[:-c, :-c]
+    y0, x0 = np.unravel_index(int(np.argmax(win)), win.shape)
+    panels = [(f"input (x{scale} nearest)", nearest), (f"bicubic x{scale}", bic)]
+    panels += [(f"{label} x{scale}", enh.enhance_picture(pic, scale=scale).pixels) for label, enh in models]
+    im = side_by_side(panels, (int(y0), int(y0) + c, int(x0), int(x0) + c), zoom=1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write(out, Picture(np.asarray(im)))
+
+
+def real_figures(folder: Path, models: list[tuple[str, Enhancer]], out: Path, scales: tuple[int, ...] = (2, 4)
+                 ) -> list[Path]:
+    """``real-<photo>-x<s>.png`` in ``out`` for every photo of ``folder`` (RealSRSet-dev) at each scale."""
+    from .data import list_images
+
+    paths = []
+    for photo in list_images([folder], recursive=False):
+        for s in scales:
+            paths.append(out / f"real-{photo.stem}-x{s}.png")
+            real_figure(photo, models, s, paths[-1])
+    return paths
 
 
 def _cell(r: DatasetResult | None) -> str:
@@ -115,7 +159,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="../shared/data")
     p.add_argument("--out", default="docs")
     p.add_argument("--readme", help="also refresh the block between the results markers of this README")
+    p.add_argument("--real", nargs="*", metavar="NAME=MODEL", default=None,
+                   help="only the real-photo figures (RealSRSet-dev): srcnn-photo and these models, e.g. "
+                        "new=runs/real-x2/best.safetensors")
     a = p.parse_args(argv)
+    if a.real is not None:
+        models = [("srcnn-photo", load_model("srcnn-photo"))]
+        for spec in a.real:
+            label, _, src = spec.partition("=")
+            models.append((label, load_model(src or label)))
+        done = real_figures(Path(a.data) / "RealSRSet-dev", models, Path(a.out) / "figures")
+        print(f"wrote {len(done)} real-photo figure(s) in {Path(a.out) / 'figures'}")
+        return 0
     data, out = Path(a.data), Path(a.out)
     missing = [s for s in SR_SETS + JPEG_SETS if not (data / s).is_dir()]
     if missing:
