@@ -156,3 +156,21 @@ def test_tile_count_is_the_progress_total(kind, tmp_path):
     enh.enhance_picture(pic, scale=3, tile=32, progress=ticks.append)
     assert ticks[-1] == len(ticks) == enh.tile_count(50, 70, 3, 32)
     assert enh.tile_count(50, 70, 3, 32) == (35 if kind == "pre" else 6)
+
+
+def test_realistic_patches_are_the_corners_of_one_degraded_window_and_replay_by_index():
+    """Four consecutive items share one degraded (2p)^2 window (a quarter of the degradation work per patch);
+    item i depends only on (seed, i), in any order, so a resumed run sees the same samples."""
+    from srcnn.data import REALISTIC_GROUP, PhotoPatches, realistic_chains
+
+    rng = np.random.default_rng(3)
+    photos = [rng.random((90, 100, 3)).astype(np.float32)]
+    ds = PhotoPatches(photos, 32, realistic_chains(2, "mixed"), seed=5, upsample=False, augment=False)
+    corners = [ds[i][1] for i in range(REALISTIC_GROUP)]
+    window = torch.cat([torch.cat(corners[:2], 2), torch.cat(corners[2:], 2)], 1)  # (3, 64, 64)
+    region = torch.from_numpy(photos[0]).permute(2, 0, 1)
+    found = [(y, x) for y in range(0, 90 - 63, 2) for x in range(0, 100 - 63, 2)
+             if torch.equal(region[:, y : y + 64, x : x + 64], window)]
+    assert len(found) == 1
+    fresh = PhotoPatches(photos, 32, realistic_chains(2, "mixed"), seed=5, upsample=False, augment=False)
+    assert torch.equal(fresh[6][0], ds[6][0]) and torch.equal(fresh[2][0], ds[2][0])

@@ -134,6 +134,7 @@ class PhotoPatches(Dataset):
         self.augment = augment
         self.upsample = upsample
         self.chains: tuple[RealisticDegradation, ...] = ()
+        self._group: tuple | None = None  # the last degraded window of a realistic chain (see _realistic)
         if isinstance(degradation, RealisticDegradation):
             degradation = (degradation,)
         if isinstance(degradation, tuple):  # realistic chains, one drawn per sample (all of one scale)
@@ -188,7 +189,7 @@ class PhotoPatches(Dataset):
             target, inp = _augment([target, inp], rot, flip)
             return _to_tensor(inp), _to_tensor(target)
         if self.chains:
-            return self._realistic(rng, photo, rot, flip)
+            return self._realistic(int(index))
         params = self.degradation.sample(rng)
         m = self.degradation.margin
         al = max(self.align, 1)
@@ -213,25 +214,45 @@ class PhotoPatches(Dataset):
         return _to_tensor(inp), _to_tensor(target)
 
 
-    def _realistic(self, rng: np.random.Generator, photo: np.ndarray, rot: int, flip: bool
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One patch through a realistic chain: the HR crop with the drawn chain's margin -> (LR, HR) patch."""
+    def _realistic(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Item ``index`` of a realistic chain: one of the REALISTIC_GROUP patches cut from one degraded crop.
+
+        A chain's crop needs a margin of about 40 px (x2) around what is kept, so degrading a (2p)^2 window
+        once and cutting its four p x p corners costs about a quarter of degrading each patch with its own
+        margin; consecutive indices (one batch) share the window, so a worker degrades it once (cached).
+        """
+        g, part = divmod(index, REALISTIC_GROUP)
+        if self._group is None or self._group[0] != g:
+            self._group = (g, *self._degrade_window(g))
+        _, region, lr, dy, dx, wh, ww = self._group
         s, p = self.align, self.patch
-        chain = self.chains[int(rng.integers(len(self.chains)))]
-        params = chain.sample(rng)
-        h, w = photo.shape[:2]
-        y = int(rng.integers(0, (h - p) // s + 1)) * s
-        x = int(rng.integers(0, (w - p) // s + 1)) * s
-        m = params.margin
-        y0, x0 = max(0, y - m) // s * s, max(0, x - m) // s * s
-        y1, x1 = min(h, y + p + m), min(w, x + p + m)
-        region = photo[y0 : y0 + (y1 - y0) // s * s, x0 : x0 + (x1 - x0) // s * s]
-        lr = chain.apply(region, params, rng)
-        dy, dx = y - y0, x - x0
-        target = region[dy : dy + p, dx : dx + p]
-        inp = lr[dy // s : (dy + p) // s, dx // s : (dx + p) // s]
+        oy, ox = dy + (part // 2) * (wh - p), dx + (part % 2) * (ww - p)
+        target = region[oy : oy + p, ox : ox + p]
+        inp = lr[oy // s : (oy + p) // s, ox // s : (ox + p) // s]
+        rng = np.random.default_rng([self.seed, index, 1])
+        rot, flip = (int(rng.integers(4)), bool(rng.integers(2))) if self.augment else (0, False)
         target, inp = _augment([target, inp], rot, flip)
         return _to_tensor(inp), _to_tensor(target)
+
+    def _degrade_window(self, group: int) -> tuple[np.ndarray, np.ndarray, int, int, int, int]:
+        """Group ``group``'s HR crop (window + the drawn chain's margin), its LR, the window's offset and size."""
+        rng = np.random.default_rng([self.seed, group, 2])
+        photo = self.photos[int(rng.choice(len(self.photos), p=self.weights))]
+        chain = self.chains[int(rng.integers(len(self.chains)))]
+        params = chain.sample(rng)
+        s, p = self.align, self.patch
+        h, w = photo.shape[:2]
+        wh, ww = min(2 * p, h // s * s), min(2 * p, w // s * s)
+        y = int(rng.integers(0, (h - wh) // s + 1)) * s
+        x = int(rng.integers(0, (w - ww) // s + 1)) * s
+        m = params.margin
+        y0, x0 = max(0, y - m) // s * s, max(0, x - m) // s * s
+        y1, x1 = min(h, y + wh + m), min(w, x + ww + m)
+        region = photo[y0 : y0 + (y1 - y0) // s * s, x0 : x0 + (x1 - x0) // s * s]
+        return region, chain.apply(region, params, rng), y - y0, x - x0, wh, ww
+
+
+REALISTIC_GROUP = 4  # patches cut from one degraded window (its four corners)
 
 
 def realistic_chains(scale: int, kind: str) -> tuple[RealisticDegradation, ...]:
