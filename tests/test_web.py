@@ -567,3 +567,125 @@ def test_each_model_file_is_loaded_once(monkeypatch: pytest.MonkeyPatch, tmp_pat
             assert r.status_code == 200, r.text
             assert Image.open(io.BytesIO(r.content)).size == (20, 24)
     assert calls.count(str(w)) == 1
+
+
+# ----------------------------------------------------------------------------------- output format and quality (item 5)
+
+
+def _encoded(array: np.ndarray, fmt: str, **options: Any) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def _rgba_corner() -> bytes:
+    """A 20 x 30 RGBA photo whose top-left 6 x 6 is fully transparent (with black under it)."""
+    rgba = np.concatenate([smooth_image(20, 30, seed=7), np.full((20, 30, 1), 255, np.uint8)], axis=2)
+    rgba[:6, :6] = 0
+    return png(rgba)
+
+
+@pytest.mark.parametrize(
+    ("make", "fields", "media", "fmt", "quality", "note"),
+    [
+        # keep (the default): exactly the behaviour before the field existed, now said in the headers
+        (lambda: jpeg(smooth_image(20, 30)), {}, "image/jpeg", "JPEG", "95", None),
+        (lambda: png(smooth_image(20, 30)), {}, "image/png", "PNG", None, None),
+        (lambda: png(smooth_image(20, 30)), {"format": "keep"}, "image/png", "PNG", None, None),
+        (lambda: _encoded(smooth_image(20, 30), "WEBP", quality=90), {}, "image/png", "PNG", None, "WebP in, PNG out"),
+        (lambda: _encoded(smooth_image(20, 30), "TIFF"), {}, "image/png", "PNG", None, "TIFF in, PNG out"),
+        (_bmp, {}, "image/png", "PNG", None, "BMP in, PNG out"),
+        # a chosen format
+        (lambda: png(smooth_image(20, 30)), {"format": "jpeg"}, "image/jpeg", "JPEG", "95", None),
+        (lambda: png(smooth_image(20, 30)), {"format": "JPG", "quality": "40"}, "image/jpeg", "JPEG", "40", None),
+        (lambda: jpeg(smooth_image(20, 30)), {"format": "png"}, "image/png", "PNG", None, None),
+        (lambda: jpeg(smooth_image(20, 30)), {"format": "webp", "quality": "80"}, "image/webp", "WEBP", "80", None),
+        (lambda: _encoded(smooth_image(20, 30), "TIFF"), {"format": "webp"}, "image/webp", "WEBP", "95", None),
+        (lambda: png(smooth_image(20, 30)), {"format": "png", "quality": "10"}, "image/png", "PNG", None, None),
+    ],
+    ids=["jpeg-keep", "png-keep", "png-keep-explicit", "webp-keep", "tiff-keep", "bmp-keep", "png-to-jpeg",
+         "png-to-jpg-q40", "jpeg-to-png", "jpeg-to-webp-q80", "tiff-to-webp", "png-quality-ignored"],
+)
+def test_output_format_and_quality(client: TestClient, make: Any, fields: dict[str, str], media: str, fmt: str,
+                                   quality: str | None, note: str | None) -> None:
+    r = post(client, make(), name="holiday.dat", **fields)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == media and r.headers["x-srcnn-format"] == fmt
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert im.format == fmt and im.size == (60, 40)
+    ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}[fmt]
+    assert r.headers["content-disposition"] == f'attachment; filename="holiday_bicubic_x2.{ext}"'
+    assert r.headers.get("x-srcnn-quality") == quality
+    if note is None:
+        assert "x-srcnn-format-note" not in r.headers
+    else:
+        assert note in r.headers["x-srcnn-format-note"]
+
+
+def test_jpeg_quality_changes_the_bytes(client: TestClient) -> None:
+    photo = png(np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    sizes = [len(post(client, photo, format="jpeg", quality=q).content) for q in ("5", "50", "100")]
+    assert sizes[0] < sizes[1] < sizes[2]
+    webp = [len(post(client, photo, format="webp", quality=q).content) for q in ("5", "90")]
+    assert webp[0] < webp[1]
+
+
+def test_alpha_and_depth_kept_where_the_format_allows(client: TestClient) -> None:
+    rgba = _rgba_corner()
+    kept = post(client, rgba, format="png")
+    assert "x-srcnn-format-note" not in kept.headers
+    assert images.read(kept.content).alpha is not None
+    webp = post(client, rgba, format="webp")
+    assert webp.headers["content-type"] == "image/webp" and "x-srcnn-format-note" not in webp.headers
+    with Image.open(io.BytesIO(webp.content)) as im:
+        assert im.mode == "RGBA" and im.getpixel((0, 0))[3] < 20
+    flat = post(client, rgba, format="jpeg")
+    assert flat.headers["content-type"] == "image/jpeg"
+    assert "transparency flattened onto white" in flat.headers["x-srcnn-format-note"]
+    with Image.open(io.BytesIO(flat.content)) as im:
+        assert im.mode == "RGB" and min(im.getpixel((1, 1))) > 235  # white, not the black under the alpha
+
+    deep = _rgb16()
+    assert images.read(post(client, deep, format="png").content).bits == 16
+    assert images.read(post(client, deep).content).bits == 16  # keep: PNG 16 stays PNG 16
+    for choice, word in (("webp", "WebP"), ("jpeg", "JPEG")):
+        r = post(client, deep, format=choice)
+        assert r.status_code == 200 and images.read(r.content).bits == 8
+        assert f"16-bit depth reduced to 8 bits ({word}" in r.headers["x-srcnn-format-note"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"format": "gif"}, "format must be one of keep, png, jpeg, webp, got 'gif'"),
+        ({"format": "tiff"}, "format must be one of keep, png, jpeg, webp"),
+        ({"format": "../png"}, "format must be one of"),
+        ({"quality": "0"}, "quality must be a whole number from 1 to 100, got '0'"),
+        ({"quality": "101"}, "quality must be a whole number from 1 to 100"),
+        ({"quality": "9.5"}, "quality must be a whole number from 1 to 100"),
+        ({"quality": "-5"}, "quality must be a whole number from 1 to 100"),
+        ({"quality": "high", "format": "jpeg"}, "quality must be a whole number from 1 to 100, got 'high'"),
+    ],
+)
+def test_422_bad_format_or_quality(client: TestClient, fields: dict[str, str], needle: str) -> None:
+    r = post(client, png(smooth_image(10, 10)), **fields)
+    assert r.status_code == 422 and needle in r.json()["error"], r.text
+    if "format" in needle:
+        assert r.json()["formats"] == ["keep", "png", "jpeg", "webp"]
+
+
+def test_result_too_wide_for_webp_comes_back_as_png_with_a_note() -> None:
+    client = TestClient(create_app(ServeSettings(**{**SMALL, "max_pixels": 1_000_000})))
+    strip = np.tile(np.arange(0, 250, 50, dtype=np.uint8), 1700)[None, :].repeat(2, 0)  # 8,500 x 2 px
+    r = post(client, png(strip), name="strip.png", format="webp", scale="2")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png" and r.headers["x-srcnn-format"] == "PNG"
+    assert "sent as PNG" in r.headers["x-srcnn-format-note"] and "WEBP" in r.headers["x-srcnn-format-note"]
+
+
+def test_openapi_lists_format_and_quality(client: TestClient) -> None:
+    post_ = client.get("/openapi.json").json()["paths"]["/api/enhance"]["post"]
+    props = post_["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    assert props["format"]["enum"] == ["keep", "png", "jpeg", "webp"]
+    assert (props["quality"]["minimum"], props["quality"]["maximum"]) == (1, 100)
+    assert "image/webp" in post_["responses"]["200"]["content"]

@@ -530,3 +530,257 @@ def test_closing_the_tab_stops_the_job(served: tuple[str, Any], browser: Any, tm
     page_.context.close()  # the tab goes away mid-job
     assert _wait(lambda: job.state == "cancelled" and state.gate.active == 0, 5), (job, state.gate.active)
     assert job.done < job.total
+
+
+# ------------------------------------------------------------------------------------------------ issue 18, item 5
+
+
+def _spoken(page: Any) -> None:
+    """Record every text the page's live regions take (window.spoken)."""
+    page.evaluate("""() => { window.spoken = [];
+        const obs = new MutationObserver(() => {
+            for (const n of document.querySelectorAll('[aria-live]')) window.spoken.push(n.textContent); });
+        for (const n of document.querySelectorAll('[aria-live]'))
+            obs.observe(n, {childList: true, characterData: true, subtree: true}); }""")
+
+
+def _states(page: Any) -> list[str]:
+    return page.eval_on_selector_all("#queue .q-item", "rows => rows.map(r => r.dataset.state)")
+
+
+def _batch_files(tmp_path: Path) -> list[Path]:
+    """A PNG, a JPEG, a WebP and a file that is no picture at all (named .png), in that order of names."""
+    files = [photo_file(tmp_path, "a-photo.png", seed=1)]
+    Image.fromarray(smooth_image(90, 120, seed=2)).save(tmp_path / "b-photo.jpg", quality=90)
+    Image.fromarray(smooth_image(90, 120, seed=4)).save(tmp_path / "c-photo.webp", quality=90)
+    (tmp_path / "d-broken.png").write_bytes(b"not a picture, only text" * 20)
+    return [*files, tmp_path / "b-photo.jpg", tmp_path / "c-photo.webp", tmp_path / "d-broken.png"]
+
+
+def test_batch_queue_per_file_state_downloads_and_one_zip(server: str, browser: Any, tmp_path: Path) -> None:
+    """Several files: a queue, run one at a time, each with its state (a failure with its one-line error), one
+    announcement per file state change, a download per file, and "Download all" as one valid zip of the same bytes."""
+    import zipfile
+
+    files = _batch_files(tmp_path)
+    page_ = Page(browser, server)
+    with page_ as page:
+        _spoken(page)
+        page.set_input_files("#file", [str(f) for f in files])
+        page.select_option("#model", "bicubic")
+        assert page.is_visible("#queue-card")
+        assert page.eval_on_selector_all("#queue .q-name", "ns => ns.map(n => n.textContent)") == [
+            "a-photo.png", "b-photo.jpg", "c-photo.webp", "d-broken.png"]
+        assert _states(page) == ["waiting"] * 4
+        assert page.inner_text("#go") == "Enhance 4 photos" and page.is_enabled("#go")
+        assert page.is_disabled("#zip")
+        page.click("#go")
+        until(page, "!document.getElementById('go').disabled && !document.getElementById('status').offsetParent")
+        assert _states(page) == ["done", "done", "done", "failed"]
+        error = page.inner_text("#queue .q-item:nth-child(4) .q-error")
+        assert "not a supported image" in error and "\n" not in error.strip()
+        assert page.is_hidden("#queue .q-item:nth-child(4) a") and page.is_hidden("#result")
+        assert "3 done" in page.inner_text("#queue-summary") and "1 failed" in page.inner_text("#queue-summary")
+        assert page.evaluate("document.activeElement.id") == "queue-title"
+
+        # Each file state change is said once (a file's end together with the next one's start: one update).
+        spoken = page.evaluate("window.spoken")
+        assert len(spoken) == 5 and len(set(spoken)) == 5, spoken
+        text = " | ".join(spoken)
+        for name, end in (("a-photo.png", "done"), ("b-photo.jpg", "done"), ("c-photo.webp", "done"),
+                          ("d-broken.png", "failed: not a supported image")):
+            assert text.count(f"{name}: running") == 1 and text.count(f"{name}: {end}") == 1, (name, spoken)
+            assert text.count(f"{name}:") == 2, (name, spoken)
+        assert spoken[-1].endswith("3 of 4 done, 1 failed. Download each below, or all as one zip.")
+
+        # What came back is shown per file: the WebP became PNG under "Same as the photo", and says so.
+        info = page.eval_on_selector_all("#queue .q-info", "ns => ns.map(n => n.textContent)")
+        assert "→ PNG" in info[0] and "→ JPEG q95" in info[1] and "→ PNG" in info[2]
+        assert "WebP in, PNG out" in info[2]
+
+        singles: dict[str, bytes] = {}
+        for row in range(1, 4):
+            with page.expect_download() as got:
+                page.click(f"#queue .q-item:nth-child({row}) a")
+            singles[got.value.suggested_filename] = Path(got.value.path()).read_bytes()
+        assert sorted(singles) == ["a-photo_bicubic_x2.png", "b-photo_bicubic_x2.jpg", "c-photo_bicubic_x2.png"]
+
+        with page.expect_download() as got:
+            page.click("#zip")
+        assert got.value.suggested_filename == "srcnn-3-photos.zip"
+        with zipfile.ZipFile(got.value.path()) as z:
+            assert z.testzip() is None  # every CRC-32 right
+            assert sorted(z.namelist()) == sorted(singles)
+            for info_ in z.infolist():
+                assert info_.compress_type == zipfile.ZIP_STORED and info_.flag_bits & 0x800  # stored, UTF-8 names
+                assert z.read(info_) == singles[info_.filename]
+        for name, data in singles.items():
+            with Image.open(io.BytesIO(data)) as im:
+                assert im.format == ("JPEG" if name.endswith(".jpg") else "PNG") and im.size == (240, 180)
+
+        # Compare one of them: the result card shows it, with the format it came back in.
+        page.click("#queue .q-item:nth-child(3) button")
+        page.wait_for_selector("#result", state="visible")
+        until(page, "document.getElementById('after').naturalWidth > 0")
+        assert "c-photo.webp" in page.inner_text("#result-info")
+        assert page.inner_text("#result-format").startswith("Saved as PNG from WebP")
+    # the broken file's 415 is logged by Chromium as a failed resource; nothing else may be
+    assert [p for p in page_.problems if "status of 415" not in p] == [], page_.problems
+
+
+def test_batch_stop_stops_the_queue(served: tuple[str, Any], browser: Any, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop ends the running file's work on the server and the waiting files are not started: all 'stopped',
+    said once; Enhance then offers them again."""
+    url, app = served
+    _slow_tiles(monkeypatch, 0.25)
+    state = app.state.srcnn
+    files = [photo_file(tmp_path, f"p{i}.png", h=400, w=300, seed=i) for i in range(3)]
+    page_ = Page(browser, url)
+    with page_ as page:
+        _spoken(page)
+        page.set_input_files("#file", [str(f) for f in files])
+        page.select_option("#model", "srcnn-photo")
+        page.select_option("#scale", "2")
+        page.click("#go")
+        until(page, "/[1-9] of 12 tiles/.test(document.querySelector('#queue .q-item .q-state').textContent)")
+        assert _states(page) == ["running", "waiting", "waiting"]
+        assert page.evaluate("document.querySelector('#queue .q-item progress').value") > 0.1
+        job = next(j for j in state.jobs.values() if j.state == "running")
+        page.click("#stop")
+        assert _wait(lambda: job.state == "cancelled" and state.gate.active == 0, 5), (job, state.gate.active)
+        until(page, "!document.getElementById('go').disabled")
+        assert _states(page) == ["stopped"] * 3
+        assert len(state.jobs) == 1  # the waiting files never reached the server
+        spoken = page.evaluate("window.spoken")
+        assert sum(t.startswith("Stopped:") for t in spoken) == 1 and "p0.png, p1.png, p2.png" in spoken[-1]
+        assert page.inner_text("#go") == "Enhance 3 photos" and page.is_disabled("#zip")
+    assert not page_.problems, page_.problems
+
+
+def test_a_folder_or_several_dropped_files_make_a_queue(server: str, browser: Any, tmp_path: Path) -> None:
+    """Choose a folder (pictures in subfolders too; other files left out, and said), or drop several files."""
+    import zipfile
+
+    folder = tmp_path / "holiday"
+    (folder / "day 2").mkdir(parents=True)
+    photo_file(folder, "beach.png", seed=1)
+    photo_file(folder / "day 2", "beach.png", seed=2)  # the same name in a subfolder
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / ".DS_Store").write_bytes(b"\0" * 10)
+    page_ = Page(browser, server)
+    with page_ as page:
+        page.set_input_files("#folder", str(folder))
+        assert page.eval_on_selector_all("#queue .q-name", "ns => ns.map(n => n.textContent)") == [
+            "holiday/beach.png", "holiday/day 2/beach.png"]
+        assert "2 other files left out" in page.inner_text("#drop")
+        page.select_option("#model", "bicubic")
+        page.click("#go")
+        until(page, "document.querySelectorAll('#queue .q-item[data-state=done]').length === 2")
+        until(page, "!document.getElementById('zip').disabled")
+        with page.expect_download() as got:
+            page.click("#zip")
+        with zipfile.ZipFile(got.value.path()) as z:
+            assert z.testzip() is None
+            assert sorted(z.namelist()) == ["holiday/beach_bicubic_x2.png", "holiday/day 2/beach_bicubic_x2.png"]
+
+        # Drag and drop of several files onto the drop zone (a DataTransfer made in the page).
+        page.evaluate("""async () => {
+            const dt = new DataTransfer();
+            for (const name of ['one.png', 'two.png', 'three.png']) {
+                const c = document.createElement('canvas'); c.width = 40; c.height = 30;
+                const g = c.getContext('2d'); g.fillStyle = '#38a'; g.fillRect(0, 0, 40, 30);
+                const blob = await new Promise(r => c.toBlob(r, 'image/png'));
+                dt.items.add(new File([blob], name, {type: 'image/png'}));
+            }
+            document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+        }""")
+        until(page, "document.querySelectorAll('#queue .q-item').length === 3")
+        assert page.eval_on_selector_all("#queue .q-name", "ns => ns.map(n => n.textContent)") == [
+            "one.png", "three.png", "two.png"]
+        assert _states(page) == ["waiting"] * 3 and page.is_disabled("#zip")  # the old results are gone
+    assert not page_.problems, page_.problems
+
+
+def _rgba_png(path: Path) -> Path:
+    rgba = np.concatenate([smooth_image(60, 80, seed=9), np.full((60, 80, 1), 255, np.uint8)], axis=2)
+    rgba[:20, :20, 3] = 0
+    Image.fromarray(rgba).save(path)
+    return path
+
+
+def _png16(path: Path) -> Path:
+    from srcnn import images
+
+    pixels = (smooth_image(60, 80, seed=10).astype(np.uint16) * 257).astype(np.uint16)
+    path.write_bytes(images.encode(images.Picture(pixels), "PNG"))
+    return path
+
+
+def test_output_format_quality_and_what_comes_back(server: str, browser: Any, tmp_path: Path) -> None:
+    """Save as keep / PNG / JPEG / WebP with a quality; the page says before and after what format comes back
+    (a WebP or TIFF under "Same as the photo" becomes PNG), and warns when a choice loses transparency or depth."""
+    webp = tmp_path / "shot.webp"
+    Image.fromarray(smooth_image(60, 80, seed=3)).save(webp, quality=90)
+    tiff = tmp_path / "scan.tif"
+    Image.fromarray(smooth_image(60, 80, seed=5)).save(tiff)
+    page_ = Page(browser, server, 390, 844, is_mobile=True, has_touch=True)
+    with page_ as page:
+        assert page.input_value("#format") == "keep" and page.is_hidden("#quality-field")
+        assert page.eval_on_selector_all("#format option", "os => os.map(o => o.value)") == [
+            "keep", "png", "jpeg", "webp"]
+        assert page.get_by_label("Save as").get_attribute("id") == "format"  # labelled controls
+        assert page.get_by_label("Choose a folder…").get_attribute("id") == "folder"  # a labelled file input
+
+        page.set_input_files("#file", str(webp))
+        until(page, "document.getElementById('format-note').textContent.startsWith('Comes back')")
+        assert "your WebP photo becomes PNG" in page.inner_text("#format-note")
+        enhance(page, webp, model="bicubic")
+        assert page.inner_text("#result-format").startswith("Saved as PNG from WebP. WebP in, PNG out")
+        with page.expect_download() as got:
+            page.click("#download")
+        assert got.value.suggested_filename.endswith(".png")
+
+        page.select_option("#format", "webp")  # a new choice: the old result goes
+        assert page.is_hidden("#result") and page.is_visible("#quality-field")
+        assert page.get_by_label("Quality").get_attribute("id") == "quality"
+        page.focus("#quality")
+        for _ in range(15):
+            page.keyboard.press("ArrowLeft")  # by keyboard: 95 -> 80
+        assert page.input_value("#quality") == "80" and page.inner_text("#quality-value") == "80"
+        assert "Comes back as WebP (quality 80)" in page.inner_text("#format-note")
+        page.click("#go")
+        page.wait_for_selector("#result", state="visible")
+        until(page, "document.getElementById('after').naturalWidth > 0")
+        assert page.inner_text("#result-format") == "Saved as WebP (quality 80) from WebP."
+        with page.expect_download() as got:
+            page.click("#download")
+        assert got.value.suggested_filename == "shot_bicubic_x2.webp"
+        with Image.open(got.value.path()) as im:
+            assert im.format == "WEBP" and im.size == (160, 120)
+
+        # TIFF under "Same as the photo": PNG, said before starting.
+        page.select_option("#format", "keep")
+        page.set_input_files("#file", str(tiff))
+        until(page, "document.getElementById('format-note').textContent.startsWith('Comes back')")
+        assert "your TIFF photo becomes PNG" in page.inner_text("#format-note")
+
+        # Transparency and 16 bits: said when the choice would lose them, not otherwise.
+        page.set_input_files("#file", str(_rgba_png(tmp_path / "logo.png")))
+        until(page, "document.getElementById('format-note').textContent.startsWith('Comes back')")
+        assert page.is_hidden("#format-warn")
+        page.select_option("#format", "jpeg")
+        assert "This photo has transparency; JPEG has none" in page.inner_text("#format-warn")
+        assert page.get_attribute("#format", "aria-describedby") == "format-note format-warn"
+        page.click("#go")
+        page.wait_for_selector("#result", state="visible")
+        assert "Transparency flattened onto white" in page.inner_text("#result-format")
+        page.select_option("#format", "webp")
+        assert page.is_hidden("#format-warn")  # WebP keeps it
+        page.set_input_files("#file", str(_png16(tmp_path / "deep.png")))
+        until(page, "document.getElementById('format-note').textContent.startsWith('Comes back')")
+        assert "16 bits per channel; WebP stores 8" in page.inner_text("#format-warn")
+        page.select_option("#format", "png")
+        assert page.is_hidden("#format-warn")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # usable on a phone
+    assert not page_.problems, page_.problems

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import zoo
 from ..degrade import downscale, jpeg
 from ..enhance import Enhancer, load_model
-from ..images import ImageError, Picture, encode, quantize, read
+from ..images import ImageError, Picture, encode, quantize, read, to_8bit
 from ..metrics import psnr_y, to_y_uint8
 from ..resize import output_size
 
@@ -74,8 +74,15 @@ _SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "x-frame-options": "DENY",
 }
-_MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
-_EXTENSIONS = {"JPEG": "jpg", "PNG": "png"}
+_MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+# The ``format`` field: keep (JPEG stays JPEG, PNG stays PNG, anything else becomes PNG: as before the field existed),
+# or one output format for every photo.
+OUTPUT_FORMATS = ("keep", "png", "jpeg", "webp")
+_FORMAT_ALIASES = {"keep": "keep", "png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
+DEFAULT_QUALITY = 95  # JPEG/WebP quality when the form has none (JPEG in, JPEG out has always been q95)
+_QUALITY_TEXT = re.compile(r"[0-9]{1,3}")
+_FORMAT_WORDS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "TIFF": "TIFF", "BMP": "BMP", "GIF": "GIF"}
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _KEEP_FINISHED_JOBS = 60.0  # seconds a finished job's progress stays readable
 _MAX_TRACKED_JOBS = 512
@@ -654,12 +661,15 @@ async def read_upload(request: Request, settings: ServeSettings) -> Upload:
 
 @dataclass(frozen=True)
 class Job:
-    """A validated request: which model, which scale (an int when whole, else a float such as 1.5), self-check."""
+    """A validated request: which model, which scale (an int when whole, else a float such as 1.5), self-check,
+    output format ("keep", or a Pillow name: "PNG", "JPEG", "WEBP") and JPEG/WebP quality (None: the default)."""
 
     model: str
     scale: float
     selfcheck: bool
     job_id: str | None = None  # the client's id for GET/DELETE /api/jobs/{id}; None: the server picks one
+    format: str = "keep"
+    quality: int | None = None
 
 
 def parse_scale(raw: str) -> float:
@@ -676,8 +686,25 @@ def parse_scale(raw: str) -> float:
     return int(value) if value.is_integer() else value
 
 
+def parse_output(fields: dict[str, str]) -> tuple[str, int | None]:
+    """The form fields ``format`` (keep|png|jpeg|webp, any case; jpg = jpeg) and ``quality`` (1-100) -> (format,
+    quality); 422 with a clear message for anything else."""
+    raw_format = fields.get("format", "").strip()
+    fmt = _FORMAT_ALIASES.get(raw_format.lower() or "keep")
+    if fmt is None:
+        raise ApiError(422, f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {raw_format[:20]!r}",
+                       extra={"formats": list(OUTPUT_FORMATS)})
+    raw_quality = fields.get("quality", "").strip()
+    if not raw_quality:
+        return fmt, None
+    if not _QUALITY_TEXT.fullmatch(raw_quality) or not 1 <= int(raw_quality) <= 100:
+        raise ApiError(422, f"quality must be a whole number from 1 to 100, got {raw_quality[:20]!r}")
+    return fmt, int(raw_quality)
+
+
 def parse_job(fields: dict[str, str], state: _State) -> Job:
-    """Validate the form fields ``model``, ``scale`` and ``selfcheck`` (422 on anything unknown)."""
+    """Validate the form fields ``model``, ``scale``, ``selfcheck``, ``format`` and ``quality`` (422 on anything
+    unknown)."""
     model = fields.get("model", "").strip() or state.default_model
     if model not in state.models:
         raise ApiError(422, f"unknown model {model!r}: choose one of {', '.join(state.models)}")
@@ -696,7 +723,8 @@ def parse_job(fields: dict[str, str], state: _State) -> Job:
     job_id = fields.get("job", "").strip() or None
     if job_id is not None and not _JOB_ID.fullmatch(job_id):
         raise ApiError(422, "job must be 8 to 64 letters, digits, '-' or '_'")
-    return Job(model, scale, raw_check in _TRUE, job_id)
+    fmt, quality = parse_output(fields)
+    return Job(model, scale, raw_check in _TRUE, job_id, fmt, quality)
 
 
 def decode_upload(data: bytes, scale: float, settings: ServeSettings) -> Picture:
@@ -799,10 +827,64 @@ class Result:
     output_size: tuple[int, int]
     selfcheck: dict[str, Any] | None
     seconds: float
+    format: str = "PNG"  # what was sent: "PNG", "JPEG" or "WEBP"
+    input_format: str = ""  # what came in (images.read's name: "JPEG", "PNG", "WEBP", "TIFF", ...)
+    quality: int | None = None  # JPEG/WebP quality used; None for PNG
+    notes: tuple[str, ...] = ()  # what changed on the way, in plain words (format, transparency, depth)
+
+
+def _flatten_on_white(picture: Picture) -> Picture:
+    """8-bit pixels with the transparency composited onto white (for JPEG, which has no alpha); in row blocks."""
+    pixels = to_8bit(picture.pixels)
+    alpha = to_8bit(picture.alpha) if picture.alpha is not None else None
+    if alpha is None:
+        return Picture(pixels, icc=picture.icc, exif=picture.exif, format=picture.format)
+    out = np.empty_like(pixels)
+    rows = max(1, (1 << 22) // max(1, pixels.shape[1] * pixels.shape[2]))
+    for top in range(0, pixels.shape[0], rows):
+        p = pixels[top:top + rows].astype(np.uint32)
+        a = alpha[top:top + rows, :, None].astype(np.uint32)
+        out[top:top + rows] = ((p * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+    return Picture(out, icc=picture.icc, exif=picture.exif, format=picture.format)
+
+
+def encode_output(out: Picture, input_format: str, choice: str = "keep", quality: int | None = None
+                  ) -> tuple[bytes, str, int | None, tuple[str, ...]]:
+    """Encode a result as asked -> (bytes, format, quality used or None, notes on what changed).
+
+    ``choice`` "keep": JPEG in -> JPEG (q95 unless ``quality``), PNG in -> PNG, anything else -> PNG (a note says
+    so). "PNG" keeps 16 bits and alpha; "WEBP" keeps alpha, not 16 bits; "JPEG" keeps neither (transparency is
+    flattened onto white). A result too large for JPEG/WebP comes back as PNG, with a note.
+    """
+    said = _FORMAT_WORDS.get(input_format, input_format or "this format")
+    notes: list[str] = []
+    if choice == "keep":
+        fmt = input_format if input_format in ("JPEG", "PNG") else "PNG"
+        if fmt != input_format:
+            notes.append(f"{said} in, PNG out (the format is kept for JPEG and PNG only)")
+    else:
+        fmt = choice
+    q = (quality if quality is not None else DEFAULT_QUALITY) if fmt in ("JPEG", "WEBP") else None
+    picture = out
+    lossy: list[str] = []
+    if fmt in ("JPEG", "WEBP") and out.bits == 16:
+        lossy.append(f"16-bit depth reduced to 8 bits ({_FORMAT_WORDS[fmt]} stores 8 bits per channel)")
+    if fmt == "JPEG" and out.alpha is not None:
+        picture = _flatten_on_white(out)
+        lossy.append("transparency flattened onto white (JPEG has none)")
+    try:
+        return encode(picture, fmt, quality=q or DEFAULT_QUALITY), fmt, q, tuple(notes + lossy)
+    except ImageError as e:
+        if fmt == "PNG":
+            raise
+        # e.g. a result wider than JPEG's 65,500 px or WebP's 16,383 px: PNG has no such limit
+        reason = str(e).split(";")[0]
+        notes.append(f"sent as PNG: {reason}")
+        return encode(out, "PNG"), "PNG", None, tuple(notes)
 
 
 def _enhance_job(state: _State, upload: Upload, job: Job, progress: JobProgress | None = None) -> Result:
-    """Decode, enhance, optionally self-check, and encode in the upload's format (JPEG q95, PNG, else PNG).
+    """Decode, enhance, optionally self-check, and encode (encode_output: by default in the upload's format).
 
     ``progress`` gets tiles done / total and may cancel the job: its tick raises JobCancelled inside the enhancer.
     """
@@ -826,19 +908,12 @@ def _enhance_job(state: _State, upload: Upload, job: Job, progress: JobProgress 
     if job.selfcheck:
         check = selfcheck(picture, enhancer, state.enhancer("bicubic"), job.model, job.scale,
                           state.settings.selfcheck_crop)
-    fmt = picture.format if picture.format in _MEDIA_TYPES else "PNG"
-    try:
-        body = encode(out, fmt, quality=95)
-    except ImageError:
-        if fmt == "PNG":
-            raise
-        fmt = "PNG"  # e.g. a result wider than JPEG's 65,500 px: PNG has no such limit
-        body = encode(out, fmt)
+    body, fmt, quality, notes = encode_output(out, picture.format, job.format, job.quality)
     seconds = time.perf_counter() - t0
     if not job.selfcheck:
         state.record_rate(job.model, seconds, out.width * out.height)
     return Result(body, _MEDIA_TYPES[fmt], _EXTENSIONS[fmt], (picture.width, picture.height),
-                  (out.width, out.height), check, seconds)
+                  (out.width, out.height), check, seconds, fmt, picture.format, quality, notes)
 
 
 def _selfcheck_job(state: _State, upload: Upload, job: Job) -> dict[str, Any]:
@@ -876,6 +951,12 @@ _FORM_SCHEMA = {
                                   "description": f"upscale factor from 1 to {MAX_SCALE}, whole or not (e.g. 1.5); "
                                   "each side becomes ceil(side x scale) (default: the model's)"},
                         "selfcheck": {"type": "boolean", "description": "also run the 'did it help?' check"},
+                        "format": {"type": "string", "enum": list(OUTPUT_FORMATS), "default": "keep",
+                                   "description": "output format: keep (JPEG in: JPEG; PNG in: PNG; anything else: "
+                                   "PNG), png (keeps 16 bits and transparency), jpeg (neither: transparency is "
+                                   "flattened onto white), webp (keeps transparency, not 16 bits)"},
+                        "quality": {"type": "integer", "minimum": 1, "maximum": 100, "default": DEFAULT_QUALITY,
+                                    "description": "JPEG/WebP quality (WebP 100: lossless); ignored for PNG"},
                     },
                 }
             }
@@ -889,8 +970,8 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (408, "the upload took too long"),
         (413, "upload too large"),
         (415, "not an image"),
-        (422, f"too many pixels, unknown model or bad scale (not a number from 1 to {MAX_SCALE}, or not one the "
-              "model is made for: then also allowed_scales)"),
+        (422, f"too many pixels, unknown model, bad scale (not a number from 1 to {MAX_SCALE}, or not one the "
+              "model is made for: then also allowed_scales), format or quality"),
         (503, "busy: see Retry-After"),
     ]
 }
@@ -985,11 +1066,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return upload, parse_job(upload.fields, state)
 
     @app.post("/api/enhance", summary="Enhance a photo", openapi_extra=_FORM_SCHEMA, response_class=Response,
-              responses={200: {"description": "the enhanced image, in the upload's format (JPEG in: JPEG q95 out; "
-                                               "PNG in: PNG out; anything else: PNG)",
-                               "content": {"image/png": {}, "image/jpeg": {}}}, **_ERROR_RESPONSES})
+              responses={200: {"description": "the enhanced image in the chosen format (by default the upload's: "
+                                               "JPEG in: JPEG q95 out; PNG in: PNG out; anything else: PNG)",
+                               "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}},
+                         **_ERROR_RESPONSES})
     async def enhance(request: Request) -> Response:
-        """Multipart form: file, model, scale, selfcheck -> image bytes; X-Srcnn-* headers describe the result."""
+        """Multipart form: file, model, scale, selfcheck, format, quality -> image bytes; X-Srcnn-* headers describe
+        the result: X-Srcnn-Format (PNG, JPEG or WEBP), X-Srcnn-Input-Format, X-Srcnn-Quality (JPEG/WebP) and
+        X-Srcnn-Format-Note (what changed on the way: the format, transparency or depth), besides size and time."""
         upload, job = await _accept(request)
         progress = state.new_job(job.job_id)
         try:
@@ -1007,7 +1091,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             "X-Srcnn-Input-Size": "{}x{}".format(*result.input_size),
             "X-Srcnn-Output-Size": "{}x{}".format(*result.output_size),
             "X-Srcnn-Seconds": f"{result.seconds:.3f}",
+            "X-Srcnn-Format": result.format,
+            "X-Srcnn-Input-Format": result.input_format or "unknown",
         }
+        if result.quality is not None:
+            headers["X-Srcnn-Quality"] = str(result.quality)
+        if result.notes:
+            headers["X-Srcnn-Format-Note"] = "; ".join(result.notes).encode("ascii", "replace").decode()
         if result.selfcheck is not None:
             headers["X-Srcnn-Selfcheck"] = json.dumps(result.selfcheck, separators=(",", ":"))
         return Response(result.body, media_type=result.media_type, headers=headers)

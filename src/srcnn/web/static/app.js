@@ -19,6 +19,10 @@
     scBox: $("selfcheck-box"), scModelName: $("sc-model-name"), scModel: $("sc-model"), scBicubic: $("sc-bicubic"),
     scGain: $("sc-gain"), scVerdict: $("sc-verdict"), scTry: $("sc-try"), scExplain: $("sc-explain"),
     scMethod: $("sc-method"),
+    folder: $("folder"), format: $("format"), quality: $("quality"), qualityField: $("quality-field"),
+    qualityValue: $("quality-value"), formatNote: $("format-note"), formatWarn: $("format-warn"),
+    queueCard: $("queue-card"), queueTitle: $("queue-title"), queueSummary: $("queue-summary"), zip: $("zip"),
+    queue: $("queue"), resultFormat: $("result-format"),
   };
 
   let models = [];
@@ -30,6 +34,10 @@
   let busy = false;
   let timer = null;
   let current = null; // the running job: {id, xhr, stopped}
+  // The picked files, in order: one is the single-photo flow above; several are a queue, run one at a time.
+  // Each: {file, dir, label, sniff: {format, alpha, bits}, state, error, res, url, filename, row, ...}.
+  let items = [];
+  let queueStop = false; // Stop was pressed: the running file stops, the waiting ones are not started
   const SLIDER_THUMB = 22; // px, the range thumb's width in style.css
 
   // ---------------------------------------------------------------- helpers
@@ -76,8 +84,22 @@
     el.status.hidden = true;
   }
 
+  const batchMode = () => items.length > 1;
+  const todo = () => items.filter((it) => it.state !== "done" && !it.refused);
+
   function updateGo() {
-    el.go.disabled = busy || !chosen || !models.length || planProblem() !== null;
+    if (batchMode()) {
+      const n = todo().length;
+      el.go.disabled = busy || !models.length || n === 0;
+      el.go.textContent = n ? `Enhance ${n} photo${n === 1 ? "" : "s"}` : "Enhance";
+    } else {
+      el.go.disabled = busy || !chosen || !models.length || planProblem() !== null;
+      el.go.textContent = "Enhance";
+    }
+    // The options of a running queue stay as they were when it started.
+    for (const c of [el.model, el.format, el.quality]) c.disabled = busy;
+    el.scale.disabled = busy || el.scale.options.length < 2;
+    el.zip.disabled = !items.some((it) => it.state === "done");
   }
 
   // ---------------------------------------------------------------- models, their scales and limits
@@ -186,6 +208,16 @@
   let planSeq = 0;
   async function updatePlan() {
     updateGo();
+    updateFormatNote();
+    if (batchMode()) {
+      const total = items.reduce((n, it) => n + it.file.size, 0);
+      const m = currentModel();
+      el.plan.hidden = false;
+      el.plan.classList.remove("bad");
+      el.plan.textContent = `${items.length} photos, ${fmtBytes(total)} in all · each ${fmtScale(el.scale.value)}`
+        + (m ? ` with ${m.name}` : "") + " · one after the other, each with its own progress below.";
+      return;
+    }
     if (!chosen || !dims) { el.plan.hidden = true; return; }
     const s = parseFloat(el.scale.value);
     const problem = planProblem();
@@ -228,16 +260,21 @@
     el.thumb.hidden = true;
     el.thumb.removeAttribute("src");
     el.dropIcon.hidden = false;
-    el.dropTitle.textContent = "Drop a photo here";
-    el.dropHint.textContent = limits ? `or click to choose one · JPEG, PNG, WebP, TIFF… up to ${fmtBytes(limits.max_upload_bytes)}`
-      : "or click to choose one · JPEG, PNG, WebP, TIFF…";
+    el.dropTitle.textContent = "Drop photos or a folder here";
+    el.dropHint.textContent = dropHint();
     el.plan.hidden = true;
+  }
+
+  function dropHint() {
+    return limits ? `or click to choose · JPEG, PNG, WebP, TIFF… up to ${fmtBytes(limits.max_upload_bytes)} each`
+      : "or click to choose · JPEG, PNG, WebP, TIFF…";
   }
 
   function pick(file) {
     if (!file || busy) return;
     clearResult();
     showError("");
+    resetItems();
     if (limits && file.size > limits.max_upload_bytes) {
       resetPick();
       updateGo();
@@ -247,6 +284,8 @@
     if (thumbUrl) URL.revokeObjectURL(thumbUrl);
     chosen = file;
     dims = null;
+    items = [newItem(file, "")];
+    sniffAll();
     el.dropTitle.textContent = file.name;
     el.dropHint.textContent = `${fmtBytes(file.size)} · click or drop to choose another`;
     thumbUrl = URL.createObjectURL(file);
@@ -263,22 +302,333 @@
     updatePlan();
   }
 
-  el.file.addEventListener("change", () => pick(el.file.files[0]));
+  // ---------------------------------------------------------------- several photos or a folder: the queue
+  const PICTURE_NAME = /\.(jpe?g|jpe|jfif|png|webp|tiff?|bmp|gif|tga|ppm|pgm|pbm|pnm|ico|psd|jp2|j2k|jpx|avif|heic)$/i;
+  const isPicture = (f) => !f.name.startsWith(".") && ((f.type || "").startsWith("image/") || PICTURE_NAME.test(f.name));
+
+  function newItem(file, dir) {
+    return { file, dir, label: dir + file.name, sniff: null, state: "waiting", error: "", res: null, url: null,
+      filename: "", srcUrl: null, refused: false, row: null };
+  }
+
+  function resetItems() {
+    for (const it of items) {
+      if (it.url) URL.revokeObjectURL(it.url);
+      if (it.srcUrl) URL.revokeObjectURL(it.srcUrl);
+    }
+    items = [];
+    el.queue.textContent = "";
+    el.queueCard.hidden = true;
+  }
+
+  // picked: [{file, dir}] from the file input, the folder input or a drop.
+  function pickMany(picked) {
+    if (busy) return;
+    const pictures = picked.length === 1 ? picked : picked.filter((p) => isPicture(p.file)); // one: as chosen
+    const others = picked.length - pictures.length;
+    if (pictures.length <= 1) {
+      if (pictures.length) { pick(pictures[0].file); return; }
+      if (picked.length) {
+        clearResult();
+        resetItems();
+        resetPick();
+        updatePlan();
+        showError(`No pictures found there (${others} other file${others === 1 ? "" : "s"}). Choose JPEG, PNG, WebP, TIFF… files.`);
+      }
+      return;
+    }
+    clearResult();
+    showError("");
+    resetItems();
+    resetPick();
+    pictures.sort((a, b) => (a.dir + a.file.name).localeCompare(b.dir + b.file.name, undefined, { numeric: true }));
+    items = pictures.map((p) => newItem(p.file, p.dir));
+    for (const it of items) {
+      if (limits && it.file.size > limits.max_upload_bytes) {
+        it.refused = true;
+        it.state = "failed";
+        it.error = `${fmtBytes(it.file.size)}: this server accepts up to ${fmtBytes(limits.max_upload_bytes)}`;
+      }
+    }
+    const total = items.reduce((n, it) => n + it.file.size, 0);
+    el.dropTitle.textContent = `${items.length} photos`;
+    el.dropHint.textContent = `${fmtBytes(total)} in all${others ? ` · ${others} other file${others === 1 ? "" : "s"} left out` : ""}`
+      + " · click or drop to choose others";
+    el.queue.textContent = "";
+    for (const it of items) el.queue.append(makeRow(it));
+    el.queueCard.hidden = false;
+    updateQueueSummary();
+    updatePlan();
+    sniffAll();
+  }
+
+  function makeRow(it) {
+    const li = document.createElement("li");
+    li.className = "q-item";
+    const head = document.createElement("div");
+    head.className = "q-head";
+    const name = document.createElement("span");
+    name.className = "q-name";
+    name.textContent = it.label;
+    const state = document.createElement("span");
+    state.className = "q-state";
+    head.append(name, state);
+    const bar = document.createElement("progress");
+    bar.className = "q-bar";
+    bar.max = 1;
+    bar.value = 0;
+    bar.setAttribute("aria-label", `${it.label}: progress`);
+    const info = document.createElement("p");
+    info.className = "q-info muted small";
+    const error = document.createElement("p");
+    error.className = "q-error small";
+    const actions = document.createElement("div");
+    actions.className = "q-actions";
+    const download = document.createElement("a");
+    download.className = "button small-button";
+    download.textContent = "Download";
+    const compareButton = document.createElement("button");
+    compareButton.type = "button";
+    compareButton.className = "button small-button";
+    compareButton.textContent = "Compare";
+    compareButton.addEventListener("click", () => compare(it));
+    actions.append(download, compareButton);
+    li.append(head, bar, info, error, actions);
+    it.row = { li, state, bar, info, error, download, compare: compareButton };
+    renderItem(it);
+    return li;
+  }
+
+  const STATE_WORDS = { waiting: "Waiting", running: "Running", done: "Done", failed: "Failed", stopped: "Stopped" };
+
+  function renderItem(it, detail) {
+    const r = it.row;
+    if (!r) return;
+    r.li.dataset.state = it.state;
+    r.state.textContent = STATE_WORDS[it.state] + (it.state === "running" && detail ? ` · ${detail}` : "");
+    r.bar.hidden = it.state !== "running";
+    if (it.state !== "running") r.bar.value = it.state === "done" ? 1 : 0;
+    r.error.hidden = !it.error;
+    r.error.textContent = it.error;
+    const s = it.sniff;
+    const what = s && s.format ? ` · ${FORMAT_WORDS[s.format] || s.format}${s.bits === 16 ? ", 16-bit" : ""}${s.alpha ? ", transparent" : ""}` : "";
+    if (it.res) {
+      const fmt = it.res.header("X-Srcnn-Format") || "";
+      const q = it.res.header("X-Srcnn-Quality");
+      const note = it.res.header("X-Srcnn-Format-Note");
+      r.info.textContent = `${fmtBytes(it.file.size)}${what} → ${FORMAT_WORDS[fmt] || fmt}${q ? ` q${q}` : ""}, `
+        + `${fmtBytes(it.res.blob.size)} · ${fmtSize(it.res.header("X-Srcnn-Output-Size"))} px${note ? ` · ${note}` : ""}`;
+      r.download.href = it.url;
+      r.download.download = it.filename;
+      r.download.setAttribute("aria-label", `Download ${it.filename}`);
+      r.compare.setAttribute("aria-label", `Compare ${it.label} before and after`);
+    } else {
+      r.info.textContent = `${fmtBytes(it.file.size)}${what}`;
+      r.download.removeAttribute("href");
+    }
+    r.download.hidden = r.compare.hidden = !it.res;
+  }
+
+  function updateQueueSummary() {
+    const count = (st) => items.filter((it) => it.state === st).length;
+    const parts = ["done", "running", "waiting", "failed", "stopped"].filter(count).map((st) => `${count(st)} ${st}`);
+    el.queueSummary.textContent = `${items.length} photos · ${parts.join(" · ")}`;
+    updateGo();
+  }
+
+  function setItemState(it, state, error) {
+    it.state = state;
+    it.error = error || "";
+    renderItem(it);
+    updateQueueSummary();
+  }
+
+  // A new model, scale or format makes the finished files stale: they go back to waiting.
+  function optionsChanged() {
+    clearResult();
+    for (const it of items) {
+      if (it.state === "done" || it.state === "stopped" || (it.state === "failed" && !it.refused)) {
+        if (it.url) URL.revokeObjectURL(it.url);
+        it.url = null;
+        it.res = null;
+        it.state = "waiting";
+        it.error = "";
+        renderItem(it);
+      }
+    }
+    if (batchMode()) updateQueueSummary();
+  }
+
+  async function filesFromDrop(dt) {
+    // Entries must be taken during the drop event itself; a folder is walked afterwards.
+    const flat = Array.from(dt.files || []).map((file) => ({ file, dir: "" }));
+    const entries = [];
+    for (const item of Array.from(dt.items || [])) {
+      const entry = item.kind === "file" && item.webkitGetAsEntry ? item.webkitGetAsEntry() : null;
+      if (entry) entries.push(entry);
+    }
+    if (!entries.some((e) => e.isDirectory)) return flat;
+    const out = [];
+    const walk = async (entry, dir) => {
+      if (entry.isFile) {
+        out.push({ file: await new Promise((resolve, reject) => entry.file(resolve, reject)), dir });
+      } else if (entry.isDirectory) {
+        const reader = entry.createReader();
+        for (;;) { // readEntries answers in batches until an empty one
+          const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+          if (!batch.length) break;
+          for (const e of batch) await walk(e, `${dir}${entry.name}/`);
+        }
+      }
+    };
+    for (const e of entries) await walk(e, "");
+    return out;
+  }
+
+  el.file.addEventListener("change", () => pickMany(Array.from(el.file.files, (file) => ({ file, dir: "" }))));
+  el.folder.addEventListener("change", () => {
+    pickMany(Array.from(el.folder.files, (file) => {
+      const path = file.webkitRelativePath || file.name;
+      return { file, dir: path.slice(0, path.length - file.name.length) };
+    }));
+    el.folder.value = "";
+  });
   for (const type of ["dragenter", "dragover"]) {
     el.drop.addEventListener(type, (e) => { e.preventDefault(); el.drop.classList.add("dragging"); });
   }
   for (const type of ["dragleave", "drop"]) {
     el.drop.addEventListener(type, () => el.drop.classList.remove("dragging"));
   }
-  el.drop.addEventListener("drop", (e) => {
+  el.drop.addEventListener("drop", async (e) => {
     e.preventDefault();
-    if (e.dataTransfer && e.dataTransfer.files.length) pick(e.dataTransfer.files[0]);
+    if (!e.dataTransfer || busy) return;
+    try {
+      pickMany(await filesFromDrop(e.dataTransfer));
+    } catch (err) {
+      showError(`Could not read what was dropped (${err.message}).`);
+    }
   });
   // A photo dropped anywhere else on the page should not navigate away from it.
   window.addEventListener("dragover", (e) => e.preventDefault());
   window.addEventListener("drop", (e) => e.preventDefault());
-  el.model.addEventListener("change", () => { clearResult(); onModelChange(); });
-  el.scale.addEventListener("change", () => { clearResult(); updatePlan(); });
+  el.model.addEventListener("change", () => { optionsChanged(); onModelChange(); });
+  el.scale.addEventListener("change", () => { optionsChanged(); updatePlan(); });
+  el.format.addEventListener("change", () => { optionsChanged(); updatePlan(); });
+  el.quality.addEventListener("input", () => { el.qualityValue.textContent = el.quality.value; updateFormatNote(); });
+  el.quality.addEventListener("change", () => { optionsChanged(); updatePlan(); });
+
+  // ---------------------------------------------------------------- what comes back: format, transparency, depth
+  const FORMAT_WORDS = { JPEG: "JPEG", PNG: "PNG", WEBP: "WebP", TIFF: "TIFF", BMP: "BMP", GIF: "GIF" };
+  const MAX_SIDE = { JPEG: 65500, WEBP: 16383 };
+
+  // The photo's format (from its first bytes, as the server decides: never the name), transparency and depth
+  // where the header says so; null where it cannot be told from the header.
+  async function sniff(file) {
+    let b;
+    try { b = new Uint8Array(await file.slice(0, 65536).arrayBuffer()); } catch (_) { return { format: "", alpha: null, bits: null }; }
+    const text = (i, n) => String.fromCharCode(...b.subarray(i, i + n));
+    const u16 = (i, le) => (le ? b[i] | (b[i + 1] << 8) : (b[i] << 8) | b[i + 1]);
+    const u32 = (i, le) => (le ? u16(i, true) + u16(i + 2, true) * 65536 : u16(i) * 65536 + u16(i + 2));
+    if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return { format: "JPEG", alpha: false, bits: 8 };
+    if (b.length >= 26 && text(1, 3) === "PNG") {
+      let alpha = b[25] === 4 || b[25] === 6; // gray + alpha, RGBA
+      for (let i = 8; i + 8 <= b.length; i += 12 + u32(i)) { // a tRNS chunk before the image data: transparency
+        const type = text(i + 4, 4);
+        if (type === "tRNS") alpha = true;
+        if (type === "IDAT" || type === "IEND") break;
+      }
+      return { format: "PNG", alpha, bits: b[24] === 16 ? 16 : 8 };
+    }
+    if (b.length >= 30 && text(0, 4) === "RIFF" && text(8, 4) === "WEBP") {
+      const kind = text(12, 4);
+      return { format: "WEBP", alpha: kind === "VP8X" ? (b[20] & 0x10) !== 0 : kind === "VP8L" && (b[24] & 0x10) !== 0, bits: 8 };
+    }
+    if (b.length >= 8 && (text(0, 4) === "II*\0" || text(0, 4) === "MM\0*")) {
+      const le = b[0] === 0x49;
+      const ifd = u32(4, le);
+      let alpha = null;
+      let bits = null;
+      if (ifd + 2 <= b.length) {
+        alpha = false;
+        for (let k = 0, n = u16(ifd, le); k < n && ifd + 14 + 12 * k <= b.length; k++) {
+          const e = ifd + 2 + 12 * k;
+          const tag = u16(e, le);
+          if (tag === 258) { // BitsPerSample: inline when it fits in 4 bytes
+            const at = u32(e + 4, le) <= 2 ? e + 8 : u32(e + 8, le);
+            if (at + 2 <= b.length) bits = u16(at, le) > 8 ? 16 : 8;
+          } else if (tag === 338) alpha = true; // ExtraSamples
+        }
+      }
+      return { format: "TIFF", alpha, bits };
+    }
+    if (text(0, 2) === "BM") return { format: "BMP", alpha: null, bits: 8 };
+    if (text(0, 4) === "GIF8") return { format: "GIF", alpha: null, bits: 8 };
+    return { format: "", alpha: null, bits: null };
+  }
+
+  async function sniffAll() {
+    const mine = items;
+    for (const it of mine) {
+      it.sniff = await sniff(it.file);
+      if (items !== mine) return; // another pick meanwhile
+      renderItem(it);
+    }
+    updateFormatNote();
+  }
+
+  const outFormat = (choice, inFormat) => (choice === "keep" ? (inFormat === "JPEG" ? "JPEG" : "PNG")
+    : { png: "PNG", jpeg: "JPEG", webp: "WEBP" }[choice]);
+  const have = (n) => (items.length === 1 ? "This photo has" : `${n} of the photos ${n === 1 ? "has" : "have"}`);
+
+  function updateFormatNote() {
+    const choice = el.format.value;
+    const q = el.quality.value;
+    el.qualityField.hidden = choice !== "jpeg" && choice !== "webp";
+    el.qualityValue.textContent = q;
+    const lossy = choice === "webp" && q === "100" ? "lossless" : `quality ${q}`;
+    const keeps = {
+      keep: "JPEG stays JPEG (quality 95), PNG stays PNG; WebP, TIFF, BMP and other formats come back as PNG.",
+      png: "Lossless; keeps transparency and 16-bit depth.",
+      jpeg: "Smaller files, but no transparency (it becomes white) and 8 bits per channel.",
+      webp: `Keeps transparency; 8 bits per channel; at most 16,383 px a side${q === "100" ? "" : "; quality 100 is lossless"}.`,
+    }[choice];
+    const general = {
+      keep: `Same as the photo: ${keeps}`, png: `PNG: ${keeps}`, jpeg: `JPEG at ${lossy}: ${keeps}`, webp: `WebP at ${lossy}: ${keeps}`,
+    }[choice];
+    const known = items.filter((it) => it.sniff && it.sniff.format);
+    const warn = [];
+    let note = general;
+    if (known.length) {
+      const outs = {};
+      for (const it of known) { const f = outFormat(choice, it.sniff.format); outs[f] = (outs[f] || 0) + 1; }
+      const list = Object.entries(outs).map(([f, n]) => (items.length > 1 ? `${n} ${FORMAT_WORDS[f]}` : FORMAT_WORDS[f]));
+      note = `Comes back as ${list.join(" and ")}${choice === "jpeg" || choice === "webp" ? ` (${lossy})` : ""}. ${keeps}`;
+      if (choice === "keep") {
+        const changed = known.filter((it) => !["JPEG", "PNG"].includes(it.sniff.format));
+        if (changed.length) {
+          const kinds = [...new Set(changed.map((it) => FORMAT_WORDS[it.sniff.format] || it.sniff.format))].join("/");
+          note = `Comes back as ${list.join(" and ")}: ${items.length === 1 ? `your ${kinds} photo becomes PNG`
+            : `the ${changed.length} ${kinds} photo${changed.length === 1 ? "" : "s"} become${changed.length === 1 ? "s" : ""} PNG`}`
+            + " (lossless). Choose WebP or JPEG under “Save as” to get those instead.";
+        }
+      }
+      const out = (it) => outFormat(choice, it.sniff.format);
+      const clear = known.filter((it) => it.sniff.alpha && out(it) === "JPEG");
+      if (clear.length) warn.push(`${have(clear.length)} transparency; JPEG has none, so it becomes white. Choose PNG or WebP to keep it.`);
+      const deep = known.filter((it) => it.sniff.bits === 16 && (out(it) === "JPEG" || out(it) === "WEBP"));
+      if (deep.length) warn.push(`${have(deep.length)} 16 bits per channel; ${FORMAT_WORDS[out(deep[0])]} stores 8, so depth is lost. Choose PNG to keep it.`);
+      const s = parseFloat(el.scale.value);
+      const f = items.length === 1 && items[0].sniff ? out(items[0]) : "";
+      if (dims && MAX_SIDE[f] && Math.max(outLen(dims.w, s), outLen(dims.h, s)) > MAX_SIDE[f]) {
+        warn.push(`At this scale the result is larger than ${FORMAT_WORDS[f]} allows (${MAX_SIDE[f].toLocaleString("en")} px a side): it will come back as PNG.`);
+      }
+    }
+    el.formatNote.textContent = note;
+    el.formatWarn.textContent = warn.join(" ");
+    el.formatWarn.hidden = !warn.length;
+  }
+
+  const output = () => ({ format: el.format.value, quality: el.format.value === "jpeg" || el.format.value === "webp" ? el.quality.value : "" });
 
   // ---------------------------------------------------------------- talking to the API
   // POST the photo; resolves {ok, status, blob, header(name)}. onUpload(fraction) reports upload progress.
@@ -288,7 +638,7 @@
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  function send(file, model, scale, selfcheck, onUpload, onProcessing, job) {
+  function send(file, model, scale, selfcheck, onUpload, onProcessing, job, out) {
     return new Promise((resolve, reject) => {
       const form = new FormData();
       form.append("file", file, file.name);
@@ -296,6 +646,8 @@
       form.append("scale", scale);
       form.append("selfcheck", selfcheck ? "true" : "false");
       if (job) form.append("job", job.id);
+      if (out && out.format) form.append("format", out.format);
+      if (out && out.quality) form.append("quality", out.quality);
       const xhr = new XMLHttpRequest();
       if (job) job.xhr = xhr;
       xhr.open("POST", "/api/enhance");
@@ -328,7 +680,7 @@
     return msg;
   }
 
-  function processing(label, job) {
+  function processing(label, job, onTick) {
     const t0 = performance.now();
     setStatus(`${label}…`, null);
     if (timer) clearInterval(timer);
@@ -342,6 +694,7 @@
         const r = await fetch(`/api/jobs/${job.id}`, { cache: "no-store" });
         if (!r.ok || job.stopped || current !== job) return;
         const p = await r.json();
+        if (onTick) onTick(p);
         if (p.state === "queued") {
           setStatus(`${label}: waiting for a free worker… ${fmtSecs(spent)}`, null);
         } else if (p.total) {
@@ -360,7 +713,7 @@
     else fetch(url, { method: "DELETE" }).catch(() => {});
     if (job.xhr) job.xhr.abort();
   }
-  el.stop.addEventListener("click", () => stopJob(current, false));
+  el.stop.addEventListener("click", () => { queueStop = true; stopJob(current, false); });
   // Closing or leaving the page stops the work on the server too (the dropped connection alone would, later).
   window.addEventListener("pagehide", () => stopJob(current, true));
 
@@ -383,7 +736,8 @@
       setStatus("Uploading… 0%", 0);
       const main = await send(file, model, scale, wantCheck,
         (f) => setStatus(`Uploading… ${Math.round(f * 100)}%`, f),
-        () => { announce(`Uploaded. Enhancing with ${model}.`); processing(`Enhancing with ${model}`, job); }, job);
+        () => { announce(`Uploaded. Enhancing with ${model}.`); processing(`Enhancing with ${model}`, job); }, job,
+        output());
       if (!main.ok) throw new Error(await errorText(main));
       let before = null;
       if (!canShowOriginal && model !== "bicubic") {
@@ -393,8 +747,8 @@
       }
       if (chosen !== file) return; // a new photo was picked meanwhile: this result is stale
       stopStatus();
-      await show(main, before, model, (performance.now() - t0) / 1000);
-      announce("Done. The result is shown below.");
+      await show(main, before, model, (performance.now() - t0) / 1000, thumbUrl);
+      announce(`Done. The result is shown below, as ${FORMAT_WORDS[main.header("X-Srcnn-Format")] || "an image"}.`);
     } catch (err) {
       clearResult();
       stopStatus();
@@ -412,7 +766,215 @@
       updateGo();
     }
   }
-  el.go.addEventListener("click", run);
+  el.go.addEventListener("click", () => (batchMode() ? runQueue() : run()));
+
+  // The queue: one file at a time, each announced once per state change (running, done, failed, stopped).
+  async function runQueue() {
+    if (busy || !batchMode()) return;
+    const list = todo();
+    if (!list.length) return;
+    busy = true;
+    queueStop = false;
+    clearResult();
+    showError("");
+    for (const it of list) { it.error = ""; it.state = "waiting"; renderItem(it); }
+    updateQueueSummary();
+    const opts = { model: el.model.value, scale: el.scale.value, selfcheck: el.selfcheck.checked, out: output() };
+    let n = 0;
+    let said = null; // how the last file ended, said together with the next file's start (one live update)
+    try {
+      for (const it of list) {
+        if (queueStop) break;
+        n += 1;
+        said = await runItem(it, opts, n, list.length, said);
+      }
+      if (said) announce(`${said} ${finishedText()}`);
+      const notRun = list.filter((it) => it.state === "waiting" || it.state === "stopped");
+      if (queueStop) {
+        for (const it of notRun) if (it.state === "waiting") setItemState(it, "stopped");
+        announce(`Stopped: ${notRun.map((it) => it.label).join(", ")} not made. ${finishedText()}`);
+      }
+    } finally {
+      busy = false;
+      current = null;
+      stopStatus();
+      updateQueueSummary();
+    }
+    el.queueCard.scrollIntoView({ block: "start" });
+    el.queueTitle.focus({ preventScroll: true });
+  }
+
+  function finishedText() {
+    const done = items.filter((it) => it.state === "done").length;
+    const failed = items.filter((it) => it.state === "failed").length;
+    return `${done} of ${items.length} done${failed ? `, ${failed} failed` : ""}.`
+      + (done ? " Download each below, or all as one zip." : "");
+  }
+
+  // Runs one file; returns how it ended, to be announced (null when it was stopped: the queue says that once).
+  async function runItem(it, opts, n, total, previous) {
+    const job = { id: newJobId(), xhr: null, stopped: false };
+    current = job;
+    const label = `Photo ${n} of ${total} (${it.label})`;
+    setItemState(it, "running");
+    announce(`${previous ? `${previous} ` : ""}${it.label}: running, ${n} of ${total}.`);
+    const row = (fraction, text) => { if (it.row) { it.row.bar.value = fraction; renderItem(it, text); } };
+    setStatus(`${label}: uploading… 0%`, 0);
+    try {
+      const res = await send(it.file, opts.model, opts.scale, opts.selfcheck,
+        (f) => { setStatus(`${label}: uploading… ${Math.round(f * 100)}%`, f); row(0.1 * f, `uploading ${Math.round(f * 100)}%`); },
+        () => {
+          row(0.1, "enhancing");
+          processing(label, job, (p) => {
+            if (p.state === "queued") row(0.1, "waiting for a free worker");
+            else if (p.total) row(0.1 + 0.9 * (p.done / p.total), `${p.done} of ${p.total} tiles`);
+          });
+        }, job, opts.out);
+      if (!res.ok) throw new Error(await errorText(res));
+      it.res = res;
+      it.url = URL.createObjectURL(res.blob);
+      it.filename = filenameOf(res, `${it.file.name}.png`);
+      setItemState(it, "done");
+      const fmt = FORMAT_WORDS[res.header("X-Srcnn-Format")] || "an image";
+      return `${it.label}: done, ${n} of ${total}, as ${fmt}.`;
+    } catch (err) {
+      if (job.stopped) { setItemState(it, "stopped"); return null; }
+      const message = String(err.message || err).split("\n")[0];
+      setItemState(it, "failed", message);
+      return `${it.label}: failed: ${message}`;
+    } finally {
+      if (timer) clearInterval(timer);
+      timer = null;
+      if (current === job) current = null;
+    }
+  }
+
+  // Compare one finished file of the queue (its original, when the browser can show it; else a bicubic enlargement).
+  async function compare(it) {
+    if (!it.res) return;
+    showError("");
+    if (!it.srcUrl) it.srcUrl = URL.createObjectURL(it.file);
+    const viewable = await new Promise((resolve) => {
+      const probe = new Image();
+      probe.onload = () => resolve(true);
+      probe.onerror = () => resolve(false);
+      probe.src = it.srcUrl;
+    });
+    let before = null;
+    const model = it.res.header("X-Srcnn-Model") || el.model.value;
+    if (!viewable && model !== "bicubic") {
+      if (busy) { showError(`Your browser cannot show ${it.label} itself; compare it when the queue has finished.`); return; }
+      busy = true;
+      updateGo();
+      try {
+        processing("Making the bicubic comparison (your browser cannot show this file type)");
+        before = await send(it.file, "bicubic", it.res.header("X-Srcnn-Scale") || el.scale.value, false, null, null);
+        if (!before.ok) throw new Error(await errorText(before));
+      } catch (err) {
+        showError(`Could not make the comparison: ${err.message}`);
+        return;
+      } finally {
+        stopStatus();
+        busy = false;
+        updateGo();
+      }
+    }
+    await show(it.res, before, model, null, it.srcUrl, it.label);
+  }
+
+  // ---------------------------------------------------------------- "Download all": one zip, built here
+  // A stored (uncompressed) zip: the results are PNG/JPEG/WebP, compressed already, so deflate would gain little.
+  // Built in the browser because the results are here already and the server keeps nothing.
+  const CRC_TABLE = (() => {
+    const t = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      t[n] = c >>> 0;
+    }
+    return t;
+  })();
+
+  function crc32(bytes) {
+    let c = 0xffffffff;
+    for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  }
+
+  async function makeZip(entries) { // [{name, blob}] -> Blob (application/zip)
+    const utf8 = new TextEncoder();
+    const now = new Date();
+    const time = (now.getHours() << 11) | (now.getMinutes() << 5) | (now.getSeconds() >> 1);
+    const date = (Math.max(0, now.getFullYear() - 1980) << 9) | ((now.getMonth() + 1) << 5) | now.getDate();
+    const parts = [];
+    const central = [];
+    let offset = 0;
+    if (entries.length > 0xffff) throw new Error("a zip holds at most 65,535 files");
+    for (const e of entries) {
+      const name = utf8.encode(e.name);
+      const size = e.blob.size;
+      const crc = crc32(new Uint8Array(await e.blob.arrayBuffer()));
+      if (offset + 30 + name.length + size > 0xffffffff) throw new Error("the files add up to more than 4 GB, too much for one zip");
+      const local = new DataView(new ArrayBuffer(30));
+      const head = new DataView(new ArrayBuffer(46));
+      local.setUint32(0, 0x04034b50, true); // local file header
+      head.setUint32(0, 0x02014b50, true); // central directory header
+      head.setUint16(4, 20, true); // made by: version 2.0
+      for (const [view, at] of [[local, 4], [head, 6]]) {
+        view.setUint16(at, 20, true); // version needed: 2.0
+        view.setUint16(at + 2, 0x0800, true); // flags: UTF-8 names
+        view.setUint16(at + 4, 0, true); // method: stored
+        view.setUint16(at + 6, time, true);
+        view.setUint16(at + 8, date, true);
+        view.setUint32(at + 10, crc, true);
+        view.setUint32(at + 14, size, true); // compressed size
+        view.setUint32(at + 18, size, true); // size
+        view.setUint16(at + 22, name.length, true);
+      }
+      head.setUint32(42, offset, true); // where its local header is
+      parts.push(local.buffer, name, e.blob);
+      central.push(head.buffer, name);
+      offset += 30 + name.length + size;
+    }
+    const dirSize = central.reduce((n, part) => n + part.byteLength, 0);
+    const end = new DataView(new ArrayBuffer(22));
+    end.setUint32(0, 0x06054b50, true); // end of central directory
+    end.setUint16(8, entries.length, true);
+    end.setUint16(10, entries.length, true);
+    end.setUint32(12, dirSize, true);
+    end.setUint32(16, offset, true);
+    return new Blob([...parts, ...central, end.buffer], { type: "application/zip" });
+  }
+
+  function zipName(name, taken) { // "a/b.png", then "a/b-2.png", ...
+    let out = name;
+    for (let k = 2; taken.has(out.toLowerCase()); k++) out = name.replace(/(\.[^./]*)?$/, `-${k}$1`);
+    taken.add(out.toLowerCase());
+    return out;
+  }
+
+  el.zip.addEventListener("click", async () => {
+    const done = items.filter((it) => it.state === "done" && it.res);
+    if (!done.length) return;
+    el.zip.disabled = true;
+    try {
+      const taken = new Set();
+      const blob = await makeZip(done.map((it) => ({ name: zipName(it.dir + it.filename, taken), blob: it.res.blob })));
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = `srcnn-${done.length}-photos.zip`;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      announce(`The zip of ${done.length} photos (${fmtBytes(blob.size)}) is downloading.`);
+    } catch (err) {
+      showError(`Could not make the zip: ${err.message}. Download the files one by one instead.`);
+    } finally {
+      updateGo();
+    }
+  });
 
   // ---------------------------------------------------------------- showing the result
   function filenameOf(res, fallback) {
@@ -428,10 +990,11 @@
     });
   }
 
-  async function show(main, before, model, totalSecs) {
+  async function show(main, before, model, totalSecs, original, name) {
+    clearResult();
     const afterUrl = URL.createObjectURL(main.blob);
     resultUrls = [afterUrl];
-    let beforeUrl = thumbUrl;
+    let beforeUrl = original;
     const scale = parseFloat(main.header("X-Srcnn-Scale") || "1");
     let beforeLabel = scale === 1 ? "Original" : "Original, resized";
     el.before.alt = scale === 1 ? "Before: your photo as it is" : "Before: your photo, resized by the browser to the same size";
@@ -450,9 +1013,16 @@
     el.download.download = filenameOf(main, "enhanced.png");
     const kind = (main.blob.type || "").replace("image/", "").toUpperCase() || "image";
     const secs = parseFloat(main.header("X-Srcnn-Seconds") || "0");
-    el.info.textContent = `${fmtSize(main.header("X-Srcnn-Input-Size"))} → ${fmtSize(main.header("X-Srcnn-Output-Size"))}`
+    el.info.textContent = `${name ? `${name} · ` : ""}${fmtSize(main.header("X-Srcnn-Input-Size"))} → ${fmtSize(main.header("X-Srcnn-Output-Size"))}`
       + ` px · ${fmtScale(scale)} with ${model} · ${kind}, ${fmtBytes(main.blob.size)}`
-      + ` · ${fmtSecs(secs)} on the server, ${fmtSecs(totalSecs)} in all`;
+      + ` · ${fmtSecs(secs)} on the server${totalSecs === null ? "" : `, ${fmtSecs(totalSecs)} in all`}`;
+    const fmt = main.header("X-Srcnn-Format") || "";
+    const inFmt = main.header("X-Srcnn-Input-Format") || "";
+    const q = main.header("X-Srcnn-Quality");
+    const note = main.header("X-Srcnn-Format-Note");
+    el.resultFormat.textContent = `Saved as ${FORMAT_WORDS[fmt] || fmt || kind}${q ? ` (quality ${q})` : ""}`
+      + `${inFmt && inFmt !== "unknown" ? ` from ${FORMAT_WORDS[inFmt] || inFmt}` : ""}${note ? `. ${note.charAt(0).toUpperCase()}${note.slice(1)}.` : "."}`;
+    el.resultFormat.classList.toggle("warn", Boolean(note));
     showSelfcheck(main.header("X-Srcnn-Selfcheck"));
     el.result.hidden = false;
     await Promise.all([loaded(el.before), loaded(el.after)]);
