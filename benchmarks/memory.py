@@ -1,38 +1,27 @@
-"""Peak memory of `srcnn enhance` on a 12-MP photo: tiled (bounded by the tile) against untiled (whole image).
+"""Peak memory of `srcnn enhance` against the output size: flat, bounded by the band, not by the photo.
 
-Each case runs in a fresh subprocess that builds the photo (a synthetic HxWx3 uint8 picture), loads an SRCNN
-9-5-5 (64-32, random weights) through ``srcnn.load_model`` like the CLI does, enhances it at scale 1 and reports
-its peak resident set (VmHWM from /proc/self/status, else ru_maxrss) and the time of the enhancement alone.
-Then, in this process, the float outputs of the tiled and untiled passes are compared on a smaller crop.
+Each case runs in a fresh subprocess that builds a photo-like source (a synthetic HxWx3 uint8 picture, 4:3) whose
+output at the scale is the given size, loads the model through ``srcnn.load_model`` like the CLI does (fp32),
+enhances it with ``Enhancer.enhance_picture`` and reports its peak resident set (VmHWM from /proc/self/status,
+else ru_maxrss), the resident set before the enhancement (Python, torch, the model and the source) and the time
+of the enhancement alone. The uint8 result itself (3 bytes per output pixel) is part of the peak.
 
-    python benchmarks/memory.py                          # 4032 x 3024 (12.2 MP), default tile
-    python benchmarks/memory.py --width 512 --height 384 --tile 128
+    python benchmarks/memory.py                          # 12, 25, 50, 100 MP at -s 2, default model and bicubic
+    python benchmarks/memory.py --sizes 12 100 --models bicubic
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import peak_mib, photo, status_mib  # noqa: E402
-
-
-def _weights(folder: str) -> str:
-    import torch
-
-    from srcnn.checkpoint import save_weights
-    from srcnn.model import SRCNN
-
-    torch.manual_seed(0)
-    path = os.path.join(folder, "srcnn-955.safetensors")
-    save_weights(path, SRCNN(f1=9, f2=5, f3=5, n1=64, n2=32, residual=False), {"scale": 1, "task": "sr"})
-    return path
 
 
 def child(args: argparse.Namespace) -> None:
@@ -44,78 +33,67 @@ def child(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    enhancer = load_model(args.weights, device="cpu", scale=1)
+    enhancer = load_model(args.model, device="cpu", precision="fp32")
     picture = Picture(photo(args.height, args.width))
     before = status_mib("VmRSS")
     t = time.perf_counter()
-    out = enhancer.enhance_picture(picture, scale=1, tile=args.run_tile)
+    out = enhancer.enhance_picture(picture, scale=args.scale)
     seconds = time.perf_counter() - t
-    assert out.pixels.shape == picture.pixels.shape
     print(json.dumps({"peak_mib": peak_mib(), "before_mib": before, "seconds": seconds,
-                      "threads": torch.get_num_threads()}))
+                      "out": list(out.pixels.shape), "threads": torch.get_num_threads()}))
 
 
-def run_child(args: argparse.Namespace, weights: str, tile: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--weights", weights, "--run-tile", str(tile),
-           "--width", str(args.width), "--height", str(args.height)]
+def source_size(megapixels: float, scale: float) -> tuple[int, int]:
+    """A 4:3 source (height, width) whose output at ``scale`` has about ``megapixels`` MP."""
+    width = int(round(math.sqrt(megapixels * 1e6 * 4 / 3) / scale))
+    return int(round(width * 3 / 4)), width
+
+
+def run_child(args: argparse.Namespace, model: str, height: int, width: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--model", model, "--scale", str(args.scale),
+           "--width", str(width), "--height", str(height)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         reason = "killed (out of memory?)" if r.returncode < 0 else f"exit {r.returncode}"
         tail = r.stderr.strip().splitlines()[-1:] or [""]
-        raise SystemExit(f"memory.py: the {tile}-px run failed: {reason} {tail[0]}")
+        raise SystemExit(f"memory.py: {model} at {width} x {height} failed: {reason} {tail[0]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def crop_diff(weights: str, tile: int, height: int, width: int) -> float:
-    """Max |tiled - untiled| of the float RGB outputs on a height x width crop of the same kind of photo."""
-    import numpy as np
-
-    from srcnn.enhance import load_model
-
-    enhancer = load_model(weights, device="cpu", scale=1)
-    x = photo(height, width).astype(np.float32) / 255.0
-    tiled = enhancer.enhance_array(x, scale=1, tile=tile)
-    whole = enhancer.enhance_array(x, scale=1, tile=max(height, width) + 1)
-    return float(np.abs(tiled - whole).max())
-
-
 def main() -> None:
-    from srcnn.enhance import DEFAULT_TILE
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--width", type=int, default=4032)
-    p.add_argument("--height", type=int, default=3024)
-    p.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"tile of the tiled run (default {DEFAULT_TILE})")
-    p.add_argument("--crop", type=int, nargs=2, default=[384, 512], metavar=("H", "W"),
-                   help="size of the crop on which tiled and untiled float outputs are compared")
+    p.add_argument("--sizes", type=float, nargs="+", default=[12, 25, 50, 100], metavar="MP",
+                   help="output sizes in megapixels (default 12 25 50 100)")
+    p.add_argument("--models", nargs="+", default=["srcnn-photo", "bicubic"])
+    p.add_argument("--scale", type=float, default=2.0)
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--weights", help=argparse.SUPPRESS)
-    p.add_argument("--run-tile", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--width", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--height", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args)
         return
 
+    import platform
+
     import torch
 
-    untiled = max(args.width, args.height) + 1
-    mp = args.width * args.height / 1e6
-    with tempfile.TemporaryDirectory() as folder:
-        weights = _weights(folder)
-        print(f"{args.width} x {args.height} RGB ({mp:.1f} MP), scale 1, SRCNN 9-5-5 (64-32) on Y, cpu, "
-              f"torch {torch.__version__}")
-        print(f"{'run':<8} {'tile':>6} {'peak RSS MiB':>13} {'before MiB':>11} {'seconds':>8}")
-        for name, tile in (("tiled", args.tile), ("untiled", untiled)):
-            r = run_child(args, weights, tile)
-            before = f"{r['before_mib']:.0f}" if r["before_mib"] is not None else "?"
-            print(f"{name:<8} {tile:>6} {r['peak_mib']:>13.0f} {before:>11} {r['seconds']:>8.2f}", flush=True)
-        ch, cw = min(args.crop[0], args.height), min(args.crop[1], args.width)
-        tile = min(args.tile, max(1, max(ch, cw) // 2))  # at least two tiles across the crop
-        diff = crop_diff(weights, tile, ch, cw)
-        print(f"tiled (tile {tile}) vs untiled max |diff| of float outputs on a {cw} x {ch} crop: {diff:.2e}")
+    cpu = platform.processor() or platform.machine()
+    print(f"peak RSS of enhance_picture at -s {args.scale:g}, fp32, cpu ({cpu}), torch {torch.__version__}")
+    print(f"{'model':<12} {'source':>11} {'output MP':>10} {'peak RSS MiB':>13} {'before MiB':>11} "
+          f"{'peak - before':>14} {'seconds':>8}")
+    for model in args.models:
+        for mp in args.sizes:
+            height, width = source_size(mp, args.scale)
+            r = run_child(args, model, height, width)
+            out_mp = r["out"][0] * r["out"][1] / 1e6
+            before = r["before_mib"] if r["before_mib"] is not None else float("nan")
+            print(f"{model:<12} {f'{width}x{height}':>11} {out_mp:>10.1f} {r['peak_mib']:>13.0f} {before:>11.0f} "
+                  f"{r['peak_mib'] - before:>14.0f} {r['seconds']:>8.1f}", flush=True)
 
 
 if __name__ == "__main__":

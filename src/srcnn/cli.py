@@ -66,6 +66,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 MAX_ENHANCE_SCALE = 8
+DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000  # the result's own array is 3 bytes a pixel (6 at 16 bits)
 _quality = int_in(1, 100)
 _positive = int_in(1)
 _enhance_scale = float_in(1, MAX_ENHANCE_SCALE)
@@ -193,6 +194,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     from .checkpoint import WeightsError
     from .enhance import load_model
     from .images import INPUT_FORMAT_NAMES, ImageError, read, write
+    from .resize import output_size
 
     planned = _plan_outputs(args)
     if isinstance(planned, str):
@@ -228,6 +230,10 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
                 continue
             try:
                 pic = read(src, max_pixels=args.max_pixels)
+                oh, ow = output_size(pic.height, scale), output_size(pic.width, scale)
+                if oh * ow > args.max_output_pixels:
+                    raise ImageError(f"{src}: the output would be {ow} x {oh} ({oh * ow / 1e6:.0f} MP), over "
+                                     f"--max-output-pixels {args.max_output_pixels:,}; raise it, or use a smaller -s")
                 tile = args.tile or None
                 tiles_total = enhancer.tile_count(pic.height, pic.width, scale, tile)
                 tbar = tqdm(total=tiles_total, desc=src.name, unit="tile", leave=False, file=sys.stderr,
@@ -414,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--force", action="store_true", help="redo outputs that exist")
     e.add_argument("--max-pixels", type=_positive, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,})")
+    e.add_argument("--max-output-pixels", type=_positive, default=DEFAULT_MAX_OUTPUT_PIXELS,
+                   help=f"refuse inputs whose output would be larger (default {DEFAULT_MAX_OUTPUT_PIXELS:,}; memory is "
+                        "about 3 bytes per output pixel plus a few hundred MB)")
     e.add_argument("--shard", type=_shard, metavar="I/N", help="process only slice I of N of the sorted inputs")
     e.add_argument("--quiet", action="store_true")
     e.add_argument("-v", "--verbose", action="store_true", help="say which model, device, backend and precision run")

@@ -11,21 +11,25 @@ The scale may be any finite number >= 1 (e.g. 1.5 for phone photos): each side n
 Speed (CPU): the network runs through a tile runner of :mod:`srcnn.backends` ("torch": valid channels_last
 convolutions, the last layer as one GEMM; "onnxruntime": the same valid graph in ONNX Runtime), on near-equal
 tiles of at most ``tile`` px with exact borders (:func:`srcnn.tiling.forward_tiled_valid`), one tile per torch
-thread at a time. ``enhance_picture`` converts colour and quantizes in row bands (at x1 the
-merge adds the change of Y to R, G and B), so its memory is two Y planes plus the source and result pictures.
+thread at a time. ``enhance_picture`` runs bicubic, colour, network and quantization band by band (runs of the
+network's tile rows, about BAND_PIXELS each; :meth:`Enhancer._bands`, :class:`srcnn.resize.RowResize`), with the
+very same tiles and bicubic products as the whole picture, so the result is the same to the last bit and its
+memory is a band's plus the source and result pictures (at x1 the merge adds the change of Y to R, G and B).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -33,14 +37,14 @@ from .checkpoint import WeightsError, load_weights
 from .color import RGB_TO_YCBCR, YCBCR_OFFSET, YCBCR_TO_RGB, rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device, resolve_precision
 from .images import Picture, quantize
-from .resize import imresize, output_size
-from .tiling import forward_tiled_valid
+from .resize import RowResize, imresize, output_size
+from .tiling import forward_tiled_valid, split_even
 from .zoo import card
 
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
 
 DEFAULT_TILE = 256
-_BAND_PIXELS = 1 << 18  # colour conversion and quantization work on row bands of about this many pixels
+BAND_PIXELS = 1 << 22  # enhance_picture works in row bands of about this many pixels (see Enhancer._bands)
 _RGB_TO_Y = torch.tensor(RGB_TO_YCBCR[0], dtype=torch.float32)  # Y = rgb @ _RGB_TO_Y + _Y_OFFSET (BT.601, MATLAB)
 _Y_OFFSET = float(YCBCR_OFFSET[0])
 _Y_TO_RGB = torch.tensor(YCBCR_TO_RGB[:, 0], dtype=torch.float32)  # d(R, G, B) / dY at fixed Cb, Cr
@@ -218,44 +222,147 @@ class Enhancer:
         gray = src.shape[2] == 1
         h, w = output_size(src.shape[0], s), output_size(src.shape[1], s)
         out = torch.empty((h, w, src.shape[2]), dtype=torch.uint16 if dtype == np.uint16 else torch.uint8)
-        pre = self.upsampling == "pre"
+        sh, sw = src.shape[0], src.shape[1]
+        tiles = self._tiles(*self._net_size(sh, sw, s), tile, progress)
         if self.channels == 3:  # RGB network: its output is the result
-            rgb = _planes(src, maxval)
-            rgb = rgb.expand(3, -1, -1).clone() if gray else rgb
-            res = self.enhance_planes(rgb, s, tile, progress)
-            for b0, b1 in _bands(h, w):
-                band = res[:, b0:b1]
-                _quantize_into(out[b0:b1], band.mean(0, keepdim=True) if gray else band, maxval)
+            def rgb(i0: int, i1: int) -> torch.Tensor:
+                p = _planes(src[i0:i1], maxval)
+                return p.expand(3, -1, -1).clone() if gray else p
+
+            for o0, o1, res, _ in self._bands(rgb, sh, sw, s, tiles):
+                _quantize_into(out[o0:o1], res.mean(0, keepdim=True) if gray else res, maxval)
         elif gray:
-            _quantize_into(out, self._enhance_gray(_planes(src, maxval), s, tile, progress), maxval)
-        elif s == 1 and pre:  # RGB at x1: Y band by band; the merge adds the change of Y to R, G, B
-            y = torch.empty((1, h, w), dtype=torch.float32)
-            for b0, b1 in _bands(h, w):
-                _luma(src[b0:b1], maxval, y[0, b0:b1])
-            res = self(y.unsqueeze(0), tile, progress)[0]  # Y is in [16, 235] / 255 here: no clamp needed
-            for b0, b1 in _bands(h, w):
-                rgb = src[b0:b1].to(torch.float32).div_(maxval)
-                rgb.add_((res[0, b0:b1] - y[0, b0:b1]).unsqueeze(-1) * _Y_TO_RGB)
-                out[b0:b1] = rgb.clamp_(0, 1).mul_(maxval).round_()
+            luma = self.gray_as_luma
+
+            def g(i0: int, i1: int) -> torch.Tensor:
+                p = _planes(src[i0:i1], maxval)
+                return p * _GRAY_TO_Y + _Y_OFFSET if luma else p
+
+            for o0, o1, res, _ in self._bands(g, sh, sw, s, tiles):
+                _quantize_into(out[o0:o1], res.sub_(_Y_OFFSET).div_(_GRAY_TO_Y).clamp_(0, 1) if luma else res, maxval)
+        elif s == 1 and self.upsampling == "pre":  # RGB at x1: the merge adds the change of Y to R, G, B
+            def y(i0: int, i1: int) -> torch.Tensor:
+                plane = torch.empty((1, i1 - i0, sw), dtype=torch.float32)
+                _luma(src[i0:i1], maxval, plane[0])
+                return plane
+
+            for o0, o1, res, ys in self._bands(y, sh, sw, s, tiles, clamp=False):
+                rgb = src[o0:o1].to(torch.float32).div_(maxval)
+                rgb.add_((res[0] - ys[0]).unsqueeze(-1) * _Y_TO_RGB)
+                out[o0:o1] = rgb.clamp_(0, 1).mul_(maxval).round_()
         else:  # RGB: the network on Y (upscaled first or not, by kind), Cb and Cr through the bicubic, merge
-            ycc = rgb_to_ycbcr(_planes(src, maxval))
-            if pre:
-                up = imresize(ycc, s)
-                y, chroma = up[:1], up[1:]
-                res = self(y.unsqueeze(0).clamp_(0, 1), tile, progress)[0]
-                del y, up
-            else:
-                res = self.enhance_planes(ycc[:1], s, tile, progress)
-                chroma = imresize(ycc[1:], s) if s != 1 else ycc[1:]
-                del ycc
-            for b0, b1 in _bands(h, w):
-                merged = torch.cat([res[:, b0:b1], chroma[:, b0:b1]], 0)
-                _quantize_into(out[b0:b1], ycbcr_to_rgb(merged).clamp_(0, 1), maxval)
+            def ycc(i0: int, i1: int) -> torch.Tensor:
+                return rgb_to_ycbcr(_planes(src[i0:i1], maxval))
+
+            chroma_plan = RowResize((sh, sw), scale=s) if s != 1 and self.upsampling == "post" else None
+            for o0, o1, res, rest in self._bands(ycc, sh, sw, s, tiles, net_planes=1):
+                if rest is None:  # post-upsampling: Cb, Cr of these rows from the source
+                    if chroma_plan is None:
+                        rest = ycc(o0, o1)[1:]
+                    else:
+                        i0, i1 = chroma_plan.source_rows(o0, o1)
+                        rest = chroma_plan.resize(ycc(i0, i1)[1:], i0, o0, o1)
+                _quantize_into(out[o0:o1], ycbcr_to_rgb(torch.cat([res, rest], 0)).clamp_(0, 1), maxval)
         alpha = picture.alpha
         if alpha is not None and s != 1:
-            a = imresize(torch.from_numpy(alpha.astype(np.float32) / maxval), s).clamp_(0, 1).numpy()
-            alpha = quantize(a, picture.bits)
+            plan = RowResize((sh, sw), scale=s)
+            big = np.empty((h, w), dtype=alpha.dtype)
+            rows = max(1, BAND_PIXELS // max(1, w))
+            for o0 in range(0, h, rows):
+                o1 = min(h, o0 + rows)
+                i0, i1 = plan.source_rows(o0, o1)
+                a = plan.resize(torch.from_numpy(alpha[i0:i1].astype(np.float32) / maxval), i0, o0, o1)
+                big[o0:o1] = quantize(a.clamp_(0, 1).numpy(), picture.bits)
+            alpha = big
         return dataclasses.replace(picture, pixels=out.numpy(), alpha=alpha)
+
+    def _net_size(self, height: int, width: int, s: float) -> tuple[int, int]:
+        """The size of the network's input for a ``height`` x ``width`` source at scale ``s``."""
+        if self.upsampling == "pre":
+            return output_size(height, s), output_size(width, s)
+        return height, width
+
+    def _tiles(self, height: int, width: int, tile: int | None,
+               progress: Callable[[int], None] | None) -> _Tiles | None:
+        """The tiles of ``__call__`` on a ``height`` x ``width`` network input, to run band by band (None: bicubic)."""
+        if self.model is None:
+            return None
+        runner = self.runner
+        t = tile or DEFAULT_TILE
+        if runner is None:  # CUDA or MPS: the network itself on each crop, one tile at a time
+            from .tiling import PaddedRunner
+
+            runner = PaddedRunner(self.model, self.device, bf16=self.precision == "bf16")
+            workers = 1
+        else:
+            workers = torch.get_num_threads() if max(height, width) > t else 1
+        return _Tiles(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), height, width, t,
+                      self.receptive_radius, self.net_scale, workers, progress)
+
+    def _bands(self, planes: Callable[[int, int], torch.Tensor], height: int, width: int, s: float,
+               tiles: _Tiles | None, net_planes: int | None = None, clamp: bool = True
+               ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor | None]]:
+        """:meth:`enhance_planes` band by band: (o0, o1, network output rows o0..o1, the other planes' rows).
+
+        ``planes(i0, i1)`` gives source rows i0..i1 as PxRxW float32 planes; the first ``net_planes`` (all when
+        None) go through the network. Pre-upsampling: each band is a run of the network's tile rows at the output
+        size; just its rows, plus the network's context rows, are upscaled (:class:`srcnn.resize.RowResize`), and
+        the other planes' rows come upscaled too (all planes when ``net_planes`` is None). Post-upsampling: the bands
+        are runs of tile rows of the source, the network's output goes through the one bicubic to the output
+        size where needed, band by band, and the other planes are left to the caller (None). Every tile, every
+        bicubic product and every elementwise step is the one the whole-picture computation makes, so the result
+        is the same to the last bit; memory is a band's.
+        """
+        t = tile_size = tiles.tile if tiles is not None else DEFAULT_TILE
+        r = self.receptive_radius
+        if self.upsampling == "pre":
+            big_h, big_w = output_size(height, s), output_size(width, s)
+            plan = RowResize((height, width), scale=s) if s != 1 else None
+            for y0, y1 in _band_groups(split_even(big_h, tile_size), big_w):
+                c0, c1 = max(0, y0 - r), min(big_h, y1 + r)
+                if plan is None:
+                    up = planes(c0, c1)
+                else:
+                    i0, i1 = plan.source_rows(c0, c1)
+                    up = plan.resize(planes(i0, i1), i0, c0, c1)
+                x = up[:net_planes].unsqueeze(0)
+                if clamp:
+                    x = x.clamp_(0, 1)
+                res = tiles.band(x, c0, y0, y1)[0] if tiles is not None else x[0, :, y0 - c0 : y1 - c0].clamp(0, 1)
+                yield y0, y1, res, up[net_planes or 0 :, y0 - c0 : y1 - c0]
+            return
+        assert tiles is not None
+        k = self.net_scale
+
+        def net_rows() -> Iterator[tuple[int, int, torch.Tensor]]:
+            for y0, y1 in _band_groups(split_even(height, t), width * k * k):
+                c0, c1 = max(0, y0 - r), min(height, y1 + r)
+                x = planes(c0, c1)[:net_planes].unsqueeze(0).clamp(0, 1)
+                yield k * y0, k * y1, tiles.band(x, c0, y0, y1)[0]
+
+        big_h, big_w = output_size(height, s), output_size(width, s)
+        if (k * height, k * width) == (big_h, big_w):
+            for n0, n1, res in net_rows():
+                yield n0, n1, res, None
+            return
+        plan = RowResize((k * height, k * width), size=(big_h, big_w))
+        rows = net_rows()
+        buf, buf0 = None, 0  # the network's output rows buf0.. still needed
+        step = max(1, BAND_PIXELS // max(1, big_w))
+        for o0 in range(0, big_h, step):
+            o1 = min(big_h, o0 + step)
+            n0, n1 = plan.source_rows(o0, o1)
+            while buf is None or buf0 + buf.shape[1] < n1:
+                a, _, res = next(rows)
+                if buf is None:
+                    buf, buf0 = res, a
+                else:
+                    keep = buf[:, max(0, n0 - buf0) :]
+                    buf0 = max(buf0, n0)
+                    buf = torch.cat([keep, res], 1)
+            if n0 > buf0:
+                buf, buf0 = buf[:, n0 - buf0 :], n0
+            yield o0, o1, plan.resize(buf, buf0, o0, o1).clamp_(0, 1), None
 
     def enhance(self, image: Image.Image, *, scale: float | None = None, tile: int | None = None) -> Image.Image:
         """PIL image in (any mode) -> enhanced PIL image, ``scale`` times larger; gray stays gray, alpha kept.
@@ -267,6 +374,92 @@ class Enhancer:
         return to_pil(self.enhance_picture(from_pil(image), scale=scale, tile=tile))
 
 
+class _Tiles:
+    """The tiles of :func:`srcnn.tiling.forward_tiled_valid` on a ``height`` x ``width`` input, run band by band.
+
+    The boxes are the whole input's (near-equal, at most ``tile`` px), each tile gets the same crop (``radius`` px
+    of real neighbours, zeros outside the input) and runs in the same thread as there (the first in the caller's,
+    the others one per pool thread when ``workers`` > 1), so each tile's output is the same to the last bit.
+    ``progress(n)``: tiles done so far, over all bands.
+    """
+
+    def __init__(self, run: Callable[[torch.Tensor, tuple[int, int, int, int]], torch.Tensor], height: int,
+                 width: int, tile: int, radius: int, scale: int, workers: int,
+                 progress: Callable[[int], None] | None) -> None:
+        self.run, self.height, self.width, self.tile = run, height, width, tile
+        self.radius, self.scale, self.workers, self.progress = radius, int(scale), workers, progress
+        self.rows, self.cols = split_even(height, tile), split_even(width, tile)
+        self.done = 0
+
+    def band(self, x: torch.Tensor, base: int, y0: int, y1: int) -> torch.Tensor:
+        """Output of the tile rows inside [y0, y1) (on the row grid): (N, C', s (y1 - y0), s W) float32.
+
+        ``x`` (N, C, rows, W) holds input rows base.., at least the band's rows and their context.
+        """
+        r, s, h, w = self.radius, self.scale, self.height, self.width
+        boxes = [(a, b, c, d) for a, b in self.rows if y0 <= a and b <= y1 for c, d in self.cols]
+        out: list[torch.Tensor] = []
+        lock = threading.Lock()
+
+        def one(box: tuple[int, int, int, int]) -> None:
+            b0, b1, x0, x1 = box
+            cy0, cy1 = max(0, b0 - r), min(h, b1 + r)
+            cx0, cx1 = max(0, x0 - r), min(w, x1 + r)
+            missing = (r - (b0 - cy0), r - (cy1 - b1), r - (x0 - cx0), r - (cx1 - x1))
+            crop = x[:, :, cy0 - base : cy1 - base, cx0:cx1]
+            if any(missing):
+                crop = F.pad(crop, (missing[2], missing[3], missing[0], missing[1]))
+            piece = self.run(crop, missing)
+            with lock:
+                if not out:
+                    out.append(torch.empty((x.shape[0], piece.shape[1], (y1 - y0) * s, w * s), dtype=piece.dtype,
+                                           device=piece.device))
+            out[0][:, :, (b0 - y0) * s : (b1 - y0) * s, x0 * s : x1 * s] = piece
+
+        def tick() -> None:
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done)
+
+        if self.done == 0:  # the very first tile runs in the caller's thread, as in forward_tiled_valid
+            one(boxes[0])
+            tick()
+            boxes = boxes[1:]
+        if self.workers > 1 and boxes:
+            from concurrent.futures import as_completed
+
+            from .tiling import _pool
+
+            futures = [_pool(self.workers).submit(one, b) for b in boxes]
+            try:
+                for fut in as_completed(futures):
+                    fut.result()
+                    tick()
+            except BaseException:
+                for f in futures:  # stop: the tiles not yet started never run
+                    f.cancel()
+                raise
+        else:
+            for box in boxes:
+                one(box)
+                tick()
+        return out[0]
+
+
+def _band_groups(rows: list[tuple[int, int]], width: int) -> list[tuple[int, int]]:
+    """Consecutive runs [(y0, y1)] of the tile rows ``rows``, each of about BAND_PIXELS (at least one tile row)."""
+    groups: list[tuple[int, int]] = []
+    start = None
+    for y0, y1 in rows:
+        start = y0 if start is None else start
+        if (y1 - start) * width >= BAND_PIXELS:
+            groups.append((start, y1))
+            start = None
+    if start is not None:
+        groups.append((start, rows[-1][1]))
+    return groups
+
+
 def _planes(pixels: torch.Tensor, maxval: float) -> torch.Tensor:
     """HxWxC uint8/uint16 -> CxHxW float32 in [0, 1] (the same rounding as numpy's astype(float32) / maxval)."""
     return pixels.permute(2, 0, 1).to(torch.float32).div_(maxval)
@@ -276,12 +469,6 @@ def _luma(pixels: torch.Tensor, maxval: float, out: torch.Tensor) -> None:
     """HxWx3 uint8/uint16 -> ``out`` HxW float32: Y of BT.601 in [16, 235] / 255 (rgb2ycbcr's first plane)."""
     rgb = pixels.to(torch.float32).div_(maxval)
     torch.mv(rgb.view(-1, 3), _RGB_TO_Y, out=out.view(-1)).add_(_Y_OFFSET)
-
-
-def _bands(height: int, width: int) -> list[tuple[int, int]]:
-    """Row bands [(b0, b1)] of about _BAND_PIXELS pixels each, covering range(height)."""
-    rows = max(1, _BAND_PIXELS // max(1, width))
-    return [(b, min(b + rows, height)) for b in range(0, height, rows)]
 
 
 def _quantize_into(dst: torch.Tensor, x: torch.Tensor, maxval: float) -> None:

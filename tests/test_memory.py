@@ -1,0 +1,147 @@
+"""Memory bounded by the band, not by the photo (issue 19 item 1).
+
+enhance_picture runs bicubic, colour, network and quantization band by band; the result must be the very same,
+bit for bit, as with the whole picture in one band, on every path; RowResize must equal slicing imresize's whole
+result; a big output stays under 1 GiB of peak RSS; the CLI refuses outputs over --max-output-pixels up front.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import srcnn.enhance as enhance_mod
+from srcnn.checkpoint import save_weights
+from srcnn.enhance import load_model
+from srcnn.images import Picture
+from srcnn.model import FSRCNN, SRCNN, CompactSR
+from srcnn.resize import RowResize, imresize
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_row_resize_equals_slices_of_imresize(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(12):
+        h, w, planes = int(rng.integers(1, 400)), int(rng.integers(1, 300)), int(rng.integers(1, 4))
+        kind = int(rng.integers(0, 3))
+        kw: dict = ({"scale": float(rng.choice([1.5, 2, 3, 1.25]))} if kind == 0 else
+                    {"size": (int(rng.integers(1, 2 * h + 2)), int(rng.integers(1, 2 * w + 2)))} if kind == 1 else
+                    {"size": (2 * h // 3 + 1, w)})
+        x = torch.rand(h, w, planes).movedim(-1, 0)  # the layout of rgb_to_ycbcr's planes
+        whole = imresize(x, **kw)
+        plan = RowResize((h, w), **kw)
+        assert plan.out_size == tuple(whole.shape[-2:])
+        for _ in range(3):
+            o0 = int(rng.integers(0, plan.out_size[0]))
+            o1 = int(rng.integers(o0 + 1, plan.out_size[0] + 1))
+            i0, i1 = plan.source_rows(o0, o1)
+            got = plan.resize(x[:, i0:i1], i0, o0, o1)
+            assert torch.equal(got, whole[:, o0:o1]), (h, w, planes, kw, o0, o1)
+
+
+def _picture(h: int, w: int, channels: int, bits: int, alpha: bool, seed: int = 0) -> Picture:
+    rng = np.random.default_rng(seed)
+    top = 65535 if bits == 16 else 255
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = (0.5 + 0.3 * np.sin(xx / 5.0) * np.cos(yy / 4.0))[..., None] + 0.1 * rng.standard_normal((h, w, channels))
+    dtype = np.uint16 if bits == 16 else np.uint8
+    px = np.clip(base * top, 0, top).round().astype(dtype)
+    a = np.clip(xx / w * top + rng.integers(0, top // 8, (h, w)), 0, top).astype(dtype) if alpha else None
+    return Picture(px, alpha=a)
+
+
+@pytest.fixture(scope="module")
+def enhancers(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    nets = {"fsrcnn2": (FSRCNN(d=8, s=4, m=1, scale=2), {}), "compact3": (CompactSR(width=8, depth=1, scale=3), {}),
+            "srcnn": (SRCNN(n1=8, n2=4), {}), "srcnn_rgb": (SRCNN(channels=3, n1=8, n2=4), {}),
+            "srcnn_gray": (SRCNN(n1=8, n2=4), {"color": "gray"})}
+    out = {"bicubic": load_model("bicubic", device="cpu"), "srcnn-x2": load_model("srcnn-x2", device="cpu",
+                                                                                  precision="fp32")}
+    for name, (net, meta) in nets.items():
+        save_weights(folder / f"{name}.safetensors", net, {"scale": 2, "task": "sr", **meta})
+        out[name] = load_model(str(folder / f"{name}.safetensors"), device="cpu", precision="fp32")
+    return out
+
+
+PICTURES = {"rgb8": (37, 29, 3, 8, False), "gray8": (29, 37, 1, 8, False), "rgb16": (31, 23, 3, 16, False),
+            "gray16a": (23, 31, 1, 16, True), "rgba8": (27, 33, 3, 8, True)}
+
+
+@pytest.mark.parametrize("model", ["bicubic", "srcnn-x2", "fsrcnn2", "compact3", "srcnn", "srcnn_rgb", "srcnn_gray"])
+def test_bands_equal_the_whole_picture(model: str, enhancers: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    enh = enhancers[model]
+    for name, spec in PICTURES.items():
+        pic = _picture(*spec)
+        for s in (1, 1.5, 2, 3):
+            monkeypatch.setattr(enhance_mod, "BAND_PIXELS", 1 << 40)  # one band: the whole picture
+            whole = enh.enhance_picture(pic, scale=s, tile=9)
+            monkeypatch.setattr(enhance_mod, "BAND_PIXELS", 1)  # a band per tile row (and per output row)
+            ticks: list[int] = []
+            banded = enh.enhance_picture(pic, scale=s, tile=9, progress=ticks.append)
+            assert np.array_equal(banded.pixels, whole.pixels), (model, name, s)
+            assert (banded.alpha is None) == (whole.alpha is None)
+            if whole.alpha is not None:
+                assert np.array_equal(banded.alpha, whole.alpha), (model, name, s)
+            if enh.model is not None:
+                assert ticks == list(range(1, enh.tile_count(*pic.pixels.shape[:2], s, 9) + 1))
+
+
+def test_bands_equal_enhance_planes(enhancers: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against the whole-image path that enhance_array keeps (bicubic on all planes at once, then the network)."""
+    monkeypatch.setattr(enhance_mod, "BAND_PIXELS", 1)
+    pic = _picture(41, 35, 1, 8, False)
+    for model in ("srcnn_gray", "fsrcnn2", "bicubic"):
+        enh = enhancers[model]
+        for s in (1.5, 2):
+            got = enh.enhance_picture(pic, scale=s, tile=10).pixels[..., 0]
+            ref = enh._enhance_gray(torch.from_numpy(pic.pixels[..., 0].astype(np.float32) / 255)[None], s, 10, None)
+            want = (ref[0] * 255).round_().clamp_(0, 255).to(torch.uint8).numpy()
+            assert np.array_equal(got, want), (model, s)
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from srcnn.enhance import load_model
+    from srcnn.images import Picture
+    rng = np.random.default_rng(0)
+    px = np.empty((4000, 6000, 3), np.uint8)
+    for y in range(0, 4000, 500):
+        px[y : y + 500] = rng.integers(0, 256, (500, 6000, 3), dtype=np.uint8)
+    out = load_model("bicubic", device="cpu").enhance_picture(Picture(px), scale=2)
+    assert out.pixels.shape == (8000, 12000, 3)
+    with open("/proc/self/status") as f:
+        print([int(line.split()[1]) for line in f if line.startswith("VmHWM:")][0] // 1024)
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+def test_peak_rss_of_a_96_mp_output_stays_under_1_gib() -> None:
+    r = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    peak_mib = int(r.stdout.split()[-1])
+    assert peak_mib < 1024, f"peak RSS {peak_mib} MiB"
+
+
+def test_cli_refuses_outputs_over_max_output_pixels(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from PIL import Image
+
+    from srcnn.cli import main
+
+    src = tmp_path / "p.png"
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(src)
+    assert main(["enhance", str(src), "-m", "bicubic", "-s", "2", "--max-output-pixels", "7999", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "--max-output-pixels" in line]
+    assert len(lines) == 1 and "100 x 80" in lines[0], err
+    assert not (tmp_path / "p_srcnn.png").exists()
+    assert main(["enhance", str(src), "-m", "bicubic", "-s", "2", "--max-output-pixels", "8000", "--quiet"]) == 0
