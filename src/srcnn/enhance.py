@@ -44,7 +44,7 @@ from .zoo import card
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
 
 DEFAULT_TILE = 256
-BAND_PIXELS = 1 << 22  # enhance_picture works in row bands of about this many pixels (see Enhancer._bands)
+BAND_PIXELS = 1 << 21  # enhance_picture works in row bands of at most this many pixels, or one tile row
 _RGB_TO_Y = torch.tensor(RGB_TO_YCBCR[0], dtype=torch.float32)  # Y = rgb @ _RGB_TO_Y + _Y_OFFSET (BT.601, MATLAB)
 _Y_OFFSET = float(YCBCR_OFFSET[0])
 _Y_TO_RGB = torch.tensor(YCBCR_TO_RGB[:, 0], dtype=torch.float32)  # d(R, G, B) / dY at fixed Cb, Cr
@@ -447,16 +447,13 @@ class _Tiles:
 
 
 def _band_groups(rows: list[tuple[int, int]], width: int) -> list[tuple[int, int]]:
-    """Consecutive runs [(y0, y1)] of the tile rows ``rows``, each of about BAND_PIXELS (at least one tile row)."""
+    """Consecutive runs [(y0, y1)] of the tile rows ``rows``, each of at most BAND_PIXELS (or one tile row)."""
     groups: list[tuple[int, int]] = []
-    start = None
     for y0, y1 in rows:
-        start = y0 if start is None else start
-        if (y1 - start) * width >= BAND_PIXELS:
-            groups.append((start, y1))
-            start = None
-    if start is not None:
-        groups.append((start, rows[-1][1]))
+        if groups and (y1 - groups[-1][0]) * width <= BAND_PIXELS:
+            groups[-1] = (groups[-1][0], y1)
+        else:
+            groups.append((y0, y1))
     return groups
 
 
