@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -38,7 +36,7 @@ from .color import RGB_TO_YCBCR, YCBCR_OFFSET, YCBCR_TO_RGB, rgb_to_ycbcr, ycbcr
 from .device import DeviceError, resolve_device, resolve_precision
 from .images import Picture, quantize
 from .resize import RowResize, imresize, output_size
-from .tiling import forward_tiled_valid, split_even
+from .tiling import Tiles, forward_tiled_valid, split_even
 from .zoo import card
 
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
@@ -283,7 +281,7 @@ class Enhancer:
         return height, width
 
     def _tiles(self, height: int, width: int, tile: int | None,
-               progress: Callable[[int], None] | None) -> _Tiles | None:
+               progress: Callable[[int], None] | None) -> Tiles | None:
         """The tiles of ``__call__`` on a ``height`` x ``width`` network input, to run band by band (None: bicubic)."""
         if self.model is None:
             return None
@@ -296,11 +294,11 @@ class Enhancer:
             workers = 1
         else:
             workers = torch.get_num_threads() if max(height, width) > t else 1
-        return _Tiles(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), height, width, t,
+        return Tiles(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), height, width, t,
                       self.receptive_radius, self.net_scale, workers, progress)
 
     def _bands(self, planes: Callable[[int, int], torch.Tensor], height: int, width: int, s: float,
-               tiles: _Tiles | None, net_planes: int | None = None, clamp: bool = True
+               tiles: Tiles | None, net_planes: int | None = None, clamp: bool = True
                ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor | None]]:
         """:meth:`enhance_planes` band by band: (o0, o1, network output rows o0..o1, the other planes' rows).
 
@@ -372,78 +370,6 @@ class Enhancer:
         from .images import from_pil, to_pil
 
         return to_pil(self.enhance_picture(from_pil(image), scale=scale, tile=tile))
-
-
-class _Tiles:
-    """The tiles of :func:`srcnn.tiling.forward_tiled_valid` on a ``height`` x ``width`` input, run band by band.
-
-    The boxes are the whole input's (near-equal, at most ``tile`` px), each tile gets the same crop (``radius`` px
-    of real neighbours, zeros outside the input) and runs in the same thread as there (the first in the caller's,
-    the others one per pool thread when ``workers`` > 1), so each tile's output is the same to the last bit.
-    ``progress(n)``: tiles done so far, over all bands.
-    """
-
-    def __init__(self, run: Callable[[torch.Tensor, tuple[int, int, int, int]], torch.Tensor], height: int,
-                 width: int, tile: int, radius: int, scale: int, workers: int,
-                 progress: Callable[[int], None] | None) -> None:
-        self.run, self.height, self.width, self.tile = run, height, width, tile
-        self.radius, self.scale, self.workers, self.progress = radius, int(scale), workers, progress
-        self.rows, self.cols = split_even(height, tile), split_even(width, tile)
-        self.done = 0
-
-    def band(self, x: torch.Tensor, base: int, y0: int, y1: int) -> torch.Tensor:
-        """Output of the tile rows inside [y0, y1) (on the row grid): (N, C', s (y1 - y0), s W) float32.
-
-        ``x`` (N, C, rows, W) holds input rows base.., at least the band's rows and their context.
-        """
-        r, s, h, w = self.radius, self.scale, self.height, self.width
-        boxes = [(a, b, c, d) for a, b in self.rows if y0 <= a and b <= y1 for c, d in self.cols]
-        out: list[torch.Tensor] = []
-        lock = threading.Lock()
-
-        def one(box: tuple[int, int, int, int]) -> None:
-            b0, b1, x0, x1 = box
-            cy0, cy1 = max(0, b0 - r), min(h, b1 + r)
-            cx0, cx1 = max(0, x0 - r), min(w, x1 + r)
-            missing = (r - (b0 - cy0), r - (cy1 - b1), r - (x0 - cx0), r - (cx1 - x1))
-            crop = x[:, :, cy0 - base : cy1 - base, cx0:cx1]
-            if any(missing):
-                crop = F.pad(crop, (missing[2], missing[3], missing[0], missing[1]))
-            piece = self.run(crop, missing)
-            with lock:
-                if not out:
-                    out.append(torch.empty((x.shape[0], piece.shape[1], (y1 - y0) * s, w * s), dtype=piece.dtype,
-                                           device=piece.device))
-            out[0][:, :, (b0 - y0) * s : (b1 - y0) * s, x0 * s : x1 * s] = piece
-
-        def tick() -> None:
-            self.done += 1
-            if self.progress is not None:
-                self.progress(self.done)
-
-        if self.done == 0:  # the very first tile runs in the caller's thread, as in forward_tiled_valid
-            one(boxes[0])
-            tick()
-            boxes = boxes[1:]
-        if self.workers > 1 and boxes:
-            from concurrent.futures import as_completed
-
-            from .tiling import _pool
-
-            futures = [_pool(self.workers).submit(one, b) for b in boxes]
-            try:
-                for fut in as_completed(futures):
-                    fut.result()
-                    tick()
-            except BaseException:
-                for f in futures:  # stop: the tiles not yet started never run
-                    f.cancel()
-                raise
-        else:
-            for box in boxes:
-                one(box)
-                tick()
-        return out[0]
 
 
 def _band_groups(rows: list[tuple[int, int]], width: int) -> list[tuple[int, int]]:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["tile_boxes", "split_even", "even_boxes", "forward_tiled", "forward_tiled_valid", "PaddedRunner"]
+__all__ = ["tile_boxes", "split_even", "even_boxes", "forward_tiled", "forward_tiled_valid", "Tiles", "PaddedRunner"]
 
 Missing = tuple[int, int, int, int]
 
@@ -100,61 +100,96 @@ def forward_tiled_valid(
     workers: int = 1,
     scale: int = 1,
 ) -> torch.Tensor:
-    """Tile (N, C, H, W) ``x`` into near-equal boxes of at most ``tile`` (or (tile_h, tile_w)) input px.
+    """Every tile of (N, C, H, W) ``x`` (see :class:`Tiles`) -> (N, C', scale H, scale W), or fills ``out``.
 
     ``run(crop, missing)`` gets the crop (N, C, h + 2 radius, w + 2 radius): real neighbours where the image has
     them, zeros elsewhere, ``missing`` = (top, bottom, left, right) px of it outside the image, and must return
     (N, C', scale h, scale w) float32 for the box (``scale``: the network's own factor, 1 for a network that keeps
-    the size). Returns (N, C', scale H, scale W), or fills ``out``; ``progress(n)`` after each tile, and an
-    exception raised by ``progress`` stops the run (tiles not started are cancelled) and propagates.
-    ``workers`` > 1: that many threads run one tile each, with one torch thread apiece (``run`` must be
-    thread-safe); the first tile runs first, in the caller's thread.
+    the size). ``progress(n)`` after each tile; an exception raised by ``progress`` stops the run (tiles not
+    started are cancelled) and propagates. ``workers`` > 1: that many threads run one tile each, with one torch
+    thread apiece (``run`` must be thread-safe); the first tile runs first, in the caller's thread.
     """
-    th, tw = (tile, tile) if isinstance(tile, int) else tile
-    if th <= 0 or tw <= 0:
-        raise ValueError("tile must be positive")
-    n, _, h, w = x.shape
-    r = radius
-    boxes = list(even_boxes(h, w, th, tw))
-
-    def one(box: tuple[int, int, int, int]) -> None:
-        nonlocal out
-        y0, y1, x0, x1 = box
-        cy0, cy1 = max(0, y0 - r), min(h, y1 + r)
-        cx0, cx1 = max(0, x0 - r), min(w, x1 + r)
-        missing = (r - (y0 - cy0), r - (cy1 - y1), r - (x0 - cx0), r - (cx1 - x1))
-        crop = x[:, :, cy0:cy1, cx0:cx1]
-        if any(missing):
-            crop = F.pad(crop, (missing[2], missing[3], missing[0], missing[1]))
-        piece = run(crop, missing)
-        if out is None:
-            out = torch.empty((n, piece.shape[1], h * s, w * s), dtype=piece.dtype, device=piece.device)
-        out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = piece  # boxes are disjoint: threads never write the same px
-
-    s = int(scale)
-    one(boxes[0])
-    if progress is not None:
-        progress(1)
-    if workers > 1 and len(boxes) > 1:
-        from concurrent.futures import as_completed
-
-        futures = [_pool(workers).submit(one, b) for b in boxes[1:]]
-        try:
-            for done, fut in enumerate(as_completed(futures), start=2):
-                fut.result()
-                if progress is not None:
-                    progress(done)
-        except BaseException:
-            for f in futures:  # stop: the tiles not yet started never run
-                f.cancel()
-            raise
-    else:
-        for done, box in enumerate(boxes[1:], start=2):
-            one(box)
-            if progress is not None:
-                progress(done)
-    assert out is not None
+    h = x.shape[2]
+    y = Tiles(run, h, x.shape[3], tile, radius, scale, workers, progress).band(x, 0, 0, h)
+    if out is None:
+        return y
+    out.copy_(y)
     return out
+
+
+class Tiles:
+    """THE tiler: the near-equal tiles (at most ``tile`` or (tile_h, tile_w) px) of a ``height`` x ``width`` input.
+
+    Each tile's crop carries ``radius`` px of real neighbours (zeros outside the input, with ``missing`` saying how
+    many); ``run(crop, missing)`` returns its (N, C', scale h, scale w) output. ``band`` runs the tile rows of one
+    horizontal band (the Enhancer goes band by band, so memory is bounded by the band), ``forward_tiled_valid``
+    all of them. The first tile runs in the caller's thread, the others one per pool thread when ``workers`` > 1,
+    so a tile's output is the same to the last bit whichever band it is in. ``progress(n)``: tiles done so far,
+    over all bands; an exception it raises stops the run (tiles not started are cancelled).
+    """
+
+    def __init__(self, run: Callable[[torch.Tensor, Missing], torch.Tensor], height: int, width: int,
+                 tile: int | tuple[int, int], radius: int, scale: int = 1, workers: int = 1,
+                 progress: Callable[[int], None] | None = None) -> None:
+        th, tw = (tile, tile) if isinstance(tile, int) else tile
+        if th <= 0 or tw <= 0:
+            raise ValueError("tile must be positive")
+        self.run, self.height, self.width, self.tile = run, height, width, th
+        self.radius, self.scale, self.workers, self.progress = radius, int(scale), workers, progress
+        self.rows, self.cols = split_even(height, th), split_even(width, tw)
+        self.done = 0
+
+    def band(self, x: torch.Tensor, base: int, y0: int, y1: int) -> torch.Tensor:
+        """Output of the tile rows inside [y0, y1) (on the row grid): (N, C', s (y1 - y0), s W) float32.
+
+        ``x`` (N, C, rows, W) holds input rows base.., at least the band's rows and their context.
+        """
+        r, s, h, w = self.radius, self.scale, self.height, self.width
+        boxes = [(a, b, c, d) for a, b in self.rows if y0 <= a and b <= y1 for c, d in self.cols]
+        out: list[torch.Tensor] = []
+        lock = threading.Lock()
+
+        def one(box: tuple[int, int, int, int]) -> None:
+            b0, b1, x0, x1 = box
+            cy0, cy1 = max(0, b0 - r), min(h, b1 + r)
+            cx0, cx1 = max(0, x0 - r), min(w, x1 + r)
+            missing = (r - (b0 - cy0), r - (cy1 - b1), r - (x0 - cx0), r - (cx1 - x1))
+            crop = x[:, :, cy0 - base : cy1 - base, cx0:cx1]
+            if any(missing):
+                crop = F.pad(crop, (missing[2], missing[3], missing[0], missing[1]))
+            piece = self.run(crop, missing)
+            with lock:
+                if not out:
+                    out.append(torch.empty((x.shape[0], piece.shape[1], (y1 - y0) * s, w * s), dtype=piece.dtype,
+                                           device=piece.device))
+            out[0][:, :, (b0 - y0) * s : (b1 - y0) * s, x0 * s : x1 * s] = piece
+
+        def tick() -> None:
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done)
+
+        if self.done == 0:  # the very first tile runs in the caller's thread, as in forward_tiled_valid
+            one(boxes[0])
+            tick()
+            boxes = boxes[1:]
+        if self.workers > 1 and boxes:
+            from concurrent.futures import as_completed
+
+            futures = [_pool(self.workers).submit(one, b) for b in boxes]
+            try:
+                for fut in as_completed(futures):
+                    fut.result()
+                    tick()
+            except BaseException:
+                for f in futures:  # stop: the tiles not yet started never run
+                    f.cancel()
+                raise
+        else:
+            for box in boxes:
+                one(box)
+                tick()
+        return out[0]
 
 
 _POOLS: dict[tuple[int, int], Any] = {}  # (pid, workers) -> pool: a forked child makes its own
