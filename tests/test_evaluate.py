@@ -131,3 +131,30 @@ def test_evaluate_a_weights_file(data_dir, tmp_path):
     assert report["model"] == "tiny" and r["scale"] == 3
     assert r["baseline_psnr"] == pytest.approx(PAPER_BICUBIC_PSNR["Set5", 3], abs=0.02)
     assert r["psnr"] != r["baseline_psnr"]
+
+
+def test_rgb_networks_are_evaluated_on_rgb_as_in_training(data_dir):
+    """A 3-channel network gets the RGB image (as training and validation feed it), not gray copied to RGB."""
+    import torch
+
+    from srcnn.enhance import Enhancer
+    from srcnn.evaluate import evaluate_dataset
+    from srcnn.model import ModelConfig
+
+    class RedEverywhere(torch.nn.Module):  # its output's every channel is the input's red
+        arch, upsampling, scale, receptive_radius = "test", "pre", 1, 0
+        config = ModelConfig(channels=3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[:, :1].expand(-1, 3, -1, -1)
+
+    class Identity(RedEverywhere):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    cpu = torch.device("cpu")
+    same = evaluate_dataset(Enhancer("identity", Identity(), 3, {}, cpu), data_dir / "Set5", 3)
+    assert same.psnr == pytest.approx(same.baseline_psnr, abs=1e-9)
+    assert same.baseline_psnr == pytest.approx(30.39, abs=0.01)  # the protocol's bicubic x3, from RGB
+    red = evaluate_dataset(Enhancer("red", RedEverywhere(), 3, {}, cpu), data_dir / "Set5", 3)
+    assert red.psnr < red.baseline_psnr - 1  # gray copied to RGB would hide it: R = G = B = Y in, Y out

@@ -4,7 +4,7 @@ SR (scale s): ground truth mod-cropped to s; Y of BT.601 rounded to uint8 (gray 
 LR = imresize(Y, 1/s); input = imresize(LR, s) (float, unrounded); baseline = input rounded;
 output clipped and rounded to uint8; s px shaved; PSNR and SSIM per image, averaged per dataset.
 JPEG (quality q): the Y/gray uint8 image encoded with Pillow's IJG tables at q and decoded = input and baseline;
-nothing shaved.
+nothing shaved. Networks on RGB (3 channels) get RGB, as in their training: see ``_evaluate_rgb``.
 """
 
 from __future__ import annotations
@@ -73,8 +73,38 @@ def enhance_plane(enhancer: Enhancer, x: np.ndarray, scale: float = 1) -> np.nda
     return out.mean(0).numpy() if out.shape[0] == 3 else out[0].numpy()
 
 
+def _evaluate_rgb(enhancer: Enhancer, path: Path, scale: int, jpeg_quality: int | None) -> ImageResult:
+    """A 3-channel network sees RGB, as in training and validation: the RGB ground truth degraded (bicubic down
+    on RGB, or JPEG of RGB), the network's RGB output rounded to uint8, then Y (gray images: their own values,
+    fed as R = G = B, the output's gray is the mean of its channels), scored as the protocol scores Y."""
+    px = to_8bit(read(path).pixels)
+    gray = px.shape[2] == 1
+    rgb = np.repeat(px, 3, axis=2) if gray else px
+    ref_rgb = rgb if jpeg_quality else modcrop(rgb, scale)
+    f = torch.from_numpy(ref_rgb.transpose(2, 0, 1).astype(np.float64) / 255.0)
+
+    def y_of(planes: torch.Tensor) -> np.ndarray:
+        u8 = quantize(planes.clamp(0, 1).numpy().transpose(1, 2, 0), 8)
+        return np.round(u8.astype(np.float64).mean(2)).astype(np.uint8) if gray else to_y_uint8(u8)
+
+    ref = y_of(f)
+    if jpeg_quality:
+        small = torch.from_numpy(jpeg(ref_rgb.astype(np.float64) / 255.0, jpeg_quality).transpose(2, 0, 1))
+        up, border, s = small, 0, 1
+    else:
+        small = imresize(f, 1.0 / scale)
+        up, border, s = imresize(small, scale), scale, scale
+    base = y_of(up)
+    src = small if enhancer.upsampling == "post" else up
+    out = y_of(enhancer.enhance_planes(src.float(), s if enhancer.upsampling == "post" else 1, None, None))
+    return ImageResult(path.name, psnr_y(ref, out, border), ssim_y(ref, out, border), psnr_y(ref, base, border),
+                       ssim_y(ref, base, border))
+
+
 def evaluate_image(enhancer: Enhancer, path: Path, scale: int, jpeg_quality: int | None) -> ImageResult:
-    """Protocol metrics of one ground-truth image for the model and its baseline."""
+    """Protocol metrics of one ground-truth image for the model and its baseline (RGB networks: on RGB)."""
+    if enhancer.model is not None and enhancer.channels == 3:
+        return _evaluate_rgb(enhancer, path, scale, jpeg_quality)
     gt = _gt_y(path)
     if jpeg_quality:
         ref = gt
