@@ -689,3 +689,14 @@ def test_openapi_lists_format_and_quality(client: TestClient) -> None:
     assert props["format"]["enum"] == ["keep", "png", "jpeg", "webp"]
     assert (props["quality"]["minimum"], props["quality"]["maximum"]) == (1, 100)
     assert "image/webp" in post_["responses"]["200"]["content"]
+
+
+def test_the_default_output_limit_follows_the_memory_a_worker_may_use() -> None:
+    """A 5000x5000 PNG at x2 (100 MP out) is refused on a server whose workers may use 1 GiB each."""
+    assert ServeSettings().output_pixel_limit == 100_000_000
+    small = ServeSettings(worker_memory_mb=1024)
+    assert 50_000_000 < small.output_pixel_limit < 70_000_000
+    assert ServeSettings(worker_memory_mb=1024, max_output_pixels=5).output_pixel_limit == 5
+    app = create_app(ServeSettings(**{**SMALL, "max_pixels": 40_000_000, "worker_memory_mb": 1024}))
+    with TestClient(app) as c:
+        assert c.get("/api/limits").json()["max_output_pixels"] == small.output_pixel_limit

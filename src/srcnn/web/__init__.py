@@ -60,7 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=_positive, default=40_000_000,
                         help="largest input in pixels (default 40,000,000)")
     parser.add_argument("--max-output-pixels", type=_positive, default=None,
-                        help="largest output in pixels, ceil(H x scale) x ceil(W x scale) (default 2.5 x --max-pixels)")
+                        help="largest output in pixels, ceil(H x scale) x ceil(W x scale) (default 2.5 x "
+                             "--max-pixels, at most what --worker-memory-mb holds)")
+    parser.add_argument("--worker-memory-mb", type=_positive, default=1536,
+                        help="memory one worker's job may use; caps the default output limit (default 1536: "
+                             "107 MP; 1024: 61 MP)")
     parser.add_argument("--read-timeout", type=_positive_float, default=30.0,
                         help="seconds a client may take to send its upload; slower gets 408 (default 30)")
     parser.add_argument("--model", dest="extra_models", action="append", default=[], metavar="WEIGHTS",
@@ -85,6 +89,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_pixels=int(args.max_pixels),
         max_output_pixels=args.max_output_pixels,
+        worker_memory_mb=args.worker_memory_mb,
         read_timeout=float(args.read_timeout),
         device=args.device,
         precision=args.precision,

@@ -91,6 +91,10 @@ _TRUE = {"1", "true", "on", "yes"}
 _FALSE = {"", "0", "false", "off", "no"}
 
 
+_BAND_MIB = 320  # a job's working set besides its result: bands of the network, bicubic and colour (measured)
+_BYTES_PER_OUTPUT_PX = 12  # the 16-bit result (6 bytes) and its encoded copy (at most as much)
+
+
 @dataclass
 class ServeSettings:
     """Everything `srcnn serve` can be told; limits are per request unless noted."""
@@ -101,7 +105,8 @@ class ServeSettings:
     queue: int = 8  # jobs that may wait for a worker; more -> 503
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 40_000_000  # input pixels
-    max_output_pixels: int | None = None  # None: 2.5 x max_pixels (100 MP by default: a 12-MP photo x2 fits)
+    max_output_pixels: int | None = None  # None: 2.5 x max_pixels, at most what worker_memory_mb holds (100 MP)
+    worker_memory_mb: int = 1536  # memory one worker's job may use: caps the default output limit
     read_timeout: float = 30.0  # seconds to receive the whole request body -> 408
     selfcheck_crop: int = 512  # the self-check works on a centre crop of at most this many px per side
     device: str = "auto"
@@ -112,8 +117,17 @@ class ServeSettings:
 
     @property
     def output_pixel_limit(self) -> int:
-        """Largest output a request may ask for, in pixels: ceil(H x scale) x ceil(W x scale)."""
-        return self.max_output_pixels if self.max_output_pixels is not None else int(2.5 * self.max_pixels)
+        """Largest output a request may ask for, in pixels: ceil(H x scale) x ceil(W x scale).
+
+        Default: 2.5 x max_pixels, at most what one worker's ``worker_memory_mb`` holds. The enhancer works band by
+        band (its working set is bounded by the band: about 300 MiB for network, bicubic and colour), so a job's
+        memory grows only with its result (3 bytes an output pixel, 6 at 16 bits) and the encoded copy (at most as
+        much again): (worker_memory_mb - 320 MiB) / 12 bytes, 107 MP for the default 1,536 MiB, 61 MP for 1 GiB.
+        """
+        if self.max_output_pixels is not None:
+            return self.max_output_pixels
+        fits = max(1, (self.worker_memory_mb - _BAND_MIB) * 2**20 // _BYTES_PER_OUTPUT_PX)
+        return min(int(2.5 * self.max_pixels), fits)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
