@@ -73,6 +73,7 @@ class Method:
     scale: int
     spec: str = ""
     algo: str = ""
+    precision: str = "auto"  # ours: srcnn's --precision (auto: bf16 where the CPU has it)
 
 
 @dataclass
@@ -111,7 +112,8 @@ def build(method: Method) -> tuple[Runner, int | None]:
     from srcnn.enhance import load_model
     from srcnn.images import Picture
 
-    enhancer = load_model("bicubic" if method.kind == "bicubic" else method.spec, device="cpu", scale=method.scale)
+    enhancer = load_model("bicubic" if method.kind == "bicubic" else method.spec, device="cpu", scale=method.scale,
+                          precision=method.precision)
     scale = method.scale
 
     def run_ours(rgb: np.ndarray) -> np.ndarray:
@@ -312,6 +314,8 @@ def main() -> None:
     p.add_argument("--peers", default=str(PEERS_DIR), help="folder of the OpenCV .pb graphs")
     p.add_argument("--repeats", type=int, default=3, help="timed calls per case, median shown (default 3)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch and OpenCV threads (all cores)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="our networks' precision (default auto: bf16 where the CPU has it); recorded in the output")
     p.add_argument("--no-ssim", action="store_true", help="PSNR only (SSIM is the slower metric)")
     p.add_argument("--quality-only", action="store_true", help="no timing")
     p.add_argument("--speed-only", action="store_true", help="no quality")
@@ -340,6 +344,10 @@ def main() -> None:
     if args.only:
         keys = [k.strip() for k in args.only.split(",") if k.strip()]
         methods = [m for m in methods if any(k in m.name for k in keys)]
+    from srcnn.device import resolve_precision
+
+    precision = resolve_precision(args.precision, torch.device("cpu"))
+    methods = [dataclasses.replace(m, precision=precision) if m.kind == "ours" else m for m in methods]
     set_threads(args.threads)
     cpu = cpu_info()
     report: dict = {"cpu": cpu, "torch": torch.__version__, "opencv": cv2.__version__, "threads": args.threads,
@@ -347,7 +355,9 @@ def main() -> None:
                     "methods": [dataclasses.asdict(m) | {"quality": {}, "speed": {}} for m in methods]}
     bf16 = "AMX" if cpu["amx_bf16"] else ("AVX512-BF16" if cpu["avx512_bf16"] else "no bf16 instructions")
     print(f"{cpu['model']}, {cpu['cores']} cores ({bf16}); torch {torch.__version__}, OpenCV {cv2.__version__}; "
-          f"{args.threads} threads each; RGB uint8 in and out, file decode/encode not included", flush=True)
+          f"{args.threads} threads each; our precision {precision}; RGB uint8 in and out, file decode/encode not "
+          "included", flush=True)
+    report["precision"] = precision
     t0 = time.perf_counter()
     if not args.speed_only:
         _quality_phase(args, methods, report)
