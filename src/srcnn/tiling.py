@@ -4,12 +4,12 @@ Each output tile is computed from an input crop that carries ``radius`` (the mod
 of real neighbours on every side where the image has them, and only the tile's own pixels are kept. At the
 image border the crop border is the image border, so the layers' zero padding is the same as untiled.
 
-Two drivers: :func:`forward_tiled` runs any same-size model on each crop and keeps the tile's pixels (the
-overlap is computed and thrown away: (T + 2r)^2 / T^2 of the work, +13 % at T = 256, r = 8).
-:func:`forward_tiled_valid` hands a runner the crop zero-filled to exactly ``radius`` px on every side plus how
-many of those px lie outside the image; the runner uses unpadded ("valid") convolutions that consume the
-context layer by layer and zeroes the activations outside the image, which is what per-layer zero padding
-does untiled (srcnn.backends). Its tiles split the image into near-equal parts, so no sliver tiles, and with
+One tiler, :class:`Tiles` (:func:`forward_tiled_valid` runs all of its bands): it hands a runner the crop
+zero-filled to exactly ``radius`` px on every side plus how many of those px lie outside the image. The SRCNN
+runner uses unpadded ("valid") convolutions that consume the context layer by layer and zeroes the activations
+outside the image, which is what per-layer zero padding does untiled (srcnn.backends); :class:`PaddedRunner`
+cuts the outside px off and lets any zero-padded network pad at the true border (:func:`forward_tiled`). Tiles
+split the image into near-equal parts, so no sliver tiles, and with
 ``workers`` > 1 several tiles run at once, one per thread, each thread with one torch (OpenMP) thread: on a
 2-core CPU that beats two threads on one tile (no barrier after each of the ~40 ops of a tile).
 """
@@ -24,16 +24,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["tile_boxes", "split_even", "even_boxes", "forward_tiled", "forward_tiled_valid", "Tiles", "PaddedRunner"]
+__all__ = ["split_even", "even_boxes", "forward_tiled", "forward_tiled_valid", "Tiles", "PaddedRunner"]
 
 Missing = tuple[int, int, int, int]
-
-
-def tile_boxes(height: int, width: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
-    """(y0, y1, x0, x1) output boxes covering an HxW image with tiles of at most tile x tile, row-major."""
-    for y0 in range(0, height, tile):
-        for x0 in range(0, width, tile):
-            yield y0, min(y0 + tile, height), x0, min(x0 + tile, width)
 
 
 def split_even(length: int, tile: int) -> list[tuple[int, int]]:
@@ -53,41 +46,20 @@ def even_boxes(height: int, width: int, tile_h: int, tile_w: int) -> Iterator[tu
 
 
 def forward_tiled(
-    model: Callable[[torch.Tensor], torch.Tensor],
+    model: torch.nn.Module,
     x: torch.Tensor,
     tile: int,
     radius: int,
     out: torch.Tensor | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """Run ``model`` on (N, C, H, W) ``x`` tile by tile (tile x tile output pixels, ``radius`` px context).
+    """Any zero-padded network on (N, C, H, W) ``x`` through the one tiler (:class:`Tiles`, :class:`PaddedRunner`).
 
-    ``model`` must map (N, C, h, w) to (N, C', h, w) with each output pixel depending on inputs within
-    ``radius`` (same size, zero padding per layer). Returns (N, C', H, W) float32, or fills ``out``.
-    ``progress(n)`` is called with the number of tiles done after each tile.
+    Each crop carries ``radius`` px of context (the model's receptive radius makes it exact); returns the model's
+    output (N, C', kH, kW), k = ``model.scale`` (1 when it has none), or fills ``out``.
     """
-    if tile <= 0:
-        raise ValueError("tile must be positive")
-    n, _, h, w = x.shape
-    if h <= tile and w <= tile:
-        y = model(x)
-        if out is None:
-            return y
-        out.copy_(y)
-        return out
-    done = 0
-    for y0, y1, x0, x1 in tile_boxes(h, w, tile):
-        cy0, cy1 = max(0, y0 - radius), min(h, y1 + radius)
-        cx0, cx1 = max(0, x0 - radius), min(w, x1 + radius)
-        piece = model(x[:, :, cy0:cy1, cx0:cx1])
-        if out is None:
-            out = torch.empty((n, piece.shape[1], h, w), dtype=piece.dtype, device=piece.device)
-        out[:, :, y0:y1, x0:x1] = piece[:, :, y0 - cy0 : y0 - cy0 + (y1 - y0), x0 - cx0 : x0 - cx0 + (x1 - x0)]
-        done += 1
-        if progress is not None:
-            progress(done)
-    assert out is not None
-    return out
+    runner = PaddedRunner(model, x.device, radius=radius)
+    return forward_tiled_valid(runner, x, tile, radius, out=out, progress=progress, scale=runner.scale)
 
 
 def forward_tiled_valid(
@@ -222,9 +194,11 @@ class PaddedRunner:
     only the box's own ``scale`` h x ``scale`` w output px are kept. ``bf16``: bfloat16 autocast (CPU or CUDA).
     """
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, bf16: bool = False) -> None:
+    def __init__(self, model: torch.nn.Module, device: torch.device, bf16: bool = False,
+                 radius: int | None = None) -> None:
         self.model, self.device, self.bf16 = model, device, bf16
-        self.radius, self.scale = int(model.receptive_radius), int(model.scale)
+        self.radius = int(model.receptive_radius if radius is None else radius)
+        self.scale = int(getattr(model, "scale", 1))
         self.memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
     @torch.no_grad()
