@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import io
 import json
+import math
 import re
 import threading
 import time
@@ -434,6 +435,56 @@ def test_503_when_queue_full(monkeypatch: pytest.MonkeyPatch) -> None:
         assert results == [200, 200]
         assert gate.active == 0
         assert post(c, data).status_code == 200
+
+
+class _Reporting(_Blocking):
+    """A blocking model that reports 1 of 10 tiles done after ``delay`` s, then blocks until released."""
+
+    def __init__(self, started: threading.Event, release: threading.Event, delay: float) -> None:
+        super().__init__(started, release)
+        self.delay = delay
+        self.ticked = threading.Event()
+
+    def tile_count(self, height: int, width: int, scale: float, tile: int | None = None) -> int:
+        return 10
+
+    def enhance_picture(self, picture: images.Picture, scale: int | None = None, progress: Any = None,
+                        **_: Any) -> images.Picture:
+        self.started.set()
+        time.sleep(self.delay)
+        if progress is not None:
+            progress(1)
+        self.ticked.set()
+        assert self.release.wait(20)
+        return picture
+
+
+def test_503_retry_after_comes_from_the_running_jobs_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry-After is the running job's remaining time (elapsed / tiles done x tiles left), not the running mean."""
+    started, release = threading.Event(), threading.Event()
+    model = _Reporting(started, release, delay=1.0)
+    monkeypatch.setattr(web_app, "load_model", lambda *a, **k: model)
+    app = create_app(ServeSettings(**{**SMALL, "workers": 1, "queue": 0}))
+    data = png(smooth_image(10, 10))
+    with TestClient(app) as c:
+        t = threading.Thread(target=post, args=(c, data))
+        t.start()
+        try:
+            assert model.ticked.wait(20)  # 1 of 10 tiles done after about 1 s: about 9 s to go
+            state = app.state.srcnn
+            (job,) = [j for j in state.jobs.values() if j.state == "running"]
+            assert (job.done, job.total) == (1, 10)
+            before = job.remaining(time.monotonic())
+            r = post(c, data)
+            after = job.remaining(time.monotonic())
+            assert r.status_code == 503
+            retry = int(r.headers["retry-after"])
+            assert before is not None and after is not None and 8.5 <= before <= after
+            assert math.ceil(before) <= retry <= math.ceil(after), (before, retry, after)
+            assert retry != state.gate.retry_after()  # not the old running-mean fallback (1 s x 1 job here)
+        finally:
+            release.set()
+            t.join(20)
 
 
 def test_queue_zero_admits_only_running_jobs(monkeypatch: pytest.MonkeyPatch) -> None:

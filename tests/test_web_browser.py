@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import shutil
@@ -312,7 +313,8 @@ def test_status_is_announced_once_per_phase(server: str, browser: Any, tmp_path:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(web_app, "_enhance_job", slow)
-    with Page(browser, server) as page:
+    page_ = Page(browser, server)
+    with page_ as page:
         page.evaluate("""() => { window.spoken = [];
             const obs = new MutationObserver(() => {
                 for (const n of document.querySelectorAll('[aria-live]')) window.spoken.push(n.textContent); });
@@ -322,6 +324,7 @@ def test_status_is_announced_once_per_phase(server: str, browser: Any, tmp_path:
         spoken = page.evaluate("window.spoken")
     assert 1 <= len(spoken) <= 6, spoken
     assert not any(re.search(r"\d+ s\b", t) for t in spoken), spoken  # no ticking seconds read out
+    assert not page_.problems, page_.problems  # no console or page errors along the way
 
 
 # ------------------------------------------------------------------------------------------------ issue 18, item 1
@@ -445,6 +448,49 @@ def test_comparison_original_label_split_loupe_keys_and_focus_ring(server: str, 
         assert stage and loupe and loupe["y"] > stage["y"] + 8 + 20  # clear below the finger
 
 
+def _touch_loupe(page: Any, cdp: Any, fy: float) -> tuple[float, float, dict[str, float]]:
+    """Put a real finger (CDP touch events) on the picture at height ``fy`` (0..1), read the loupe's box while it
+    is down, lift it; returns (finger x, finger y, loupe box)."""
+    stage = page.locator("#stage").bounding_box()
+    assert stage
+    x, y = stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] * fy
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y, "id": 1}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x + 1, "y": y, "id": 1}]})
+    try:
+        until(page, "!document.getElementById('loupe').hidden", 10)
+        loupe = page.locator("#loupe").bounding_box()
+        assert loupe
+        return x + 1, y, loupe
+    finally:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_loupe_flips_below_the_finger_near_the_top_on_touch(server: str, browser: Any, tmp_path: Path) -> None:
+    """On a phone, a finger near the top edge gets the loupe below it; near the middle, above it; never under it."""
+    page_ = Page(browser, server, 390, 844, is_mobile=True, has_touch=True)
+    with page_ as page:
+        enhance(page, photo_file(tmp_path, h=300, w=240), model="bicubic")
+        page.check("#loupe-on")
+        page.locator("#stage").scroll_into_view_if_needed()
+        page.wait_for_timeout(600)  # the smooth scroll to the result
+        cdp = page.context.new_cdp_session(page)
+        stage = page.locator("#stage").bounding_box()
+        assert stage and stage["height"] > 250
+
+        x, y, loupe = _touch_loupe(page, cdp, 0.04)  # near the top: no room above
+        assert loupe["y"] > y + 20, (y, loupe)  # wholly below the finger, with a gap
+        assert page.evaluate("document.getElementById('loupe').classList.contains('below')")
+        assert loupe["y"] + loupe["height"] <= stage["y"] + stage["height"] + 1  # still on the picture
+        page.wait_for_timeout(100)
+        assert page.is_hidden("#loupe")  # lifting the finger puts it away
+
+        x, y, loupe = _touch_loupe(page, cdp, 0.6)  # lower down: above the finger, clear of it
+        assert loupe["y"] + loupe["height"] < y - 20, (y, loupe)
+        assert not page.evaluate("document.getElementById('loupe').classList.contains('below')")
+        assert loupe["x"] <= x <= loupe["x"] + loupe["width"]  # centred over the finger
+    assert not page_.problems, page_.problems
+
+
 @pytest.mark.parametrize("size", [(844, 390), (390, 844)])
 def test_comparison_on_phones_labels_apart_and_knob_on_the_divider(server: str, browser: Any, tmp_path: Path,
                                                                    size: tuple[int, int]) -> None:
@@ -461,6 +507,66 @@ def test_comparison_on_phones_labels_apart_and_knob_on_the_divider(server: str, 
             thumb = 22
             knob_x = slider["x"] + thumb / 2 + float(value) / 100 * (slider["width"] - thumb)
             assert abs(knob_x - (divider["x"] + divider["width"] / 2)) <= 3, (value, knob_x, divider)
+
+
+
+
+def test_limits_checked_in_the_browser_and_the_largest_scale_that_fits(browser: Any, tmp_path: Path) -> None:
+    """Over the output-pixel, input-pixel or byte limit, the page refuses before uploading anything (no request
+    to /api/enhance) and, for the output, names the largest scale that fits."""
+    _require_browser()
+    from srcnn.web.app import ServeSettings
+
+    limits = ServeSettings(workers=1, queue=2, max_upload_bytes=150_000, max_pixels=20_000, max_output_pixels=50_000)
+    photo = photo_file(tmp_path, h=90, w=120)  # 10,800 px: fits the input limit
+    wide = photo_file(tmp_path, "wide.png", h=150, w=200)  # 30,000 px: over max_pixels
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 260, 3), dtype=np.uint8)).save(big)
+    assert big.stat().st_size > 150_000 and photo.stat().st_size < 150_000 and wide.stat().st_size < 150_000
+    with serving(limits) as (url, _app):
+        page_ = Page(browser, url)
+        with page_ as page:
+            sent: list[str] = []
+            page.on("request", lambda r: sent.append(r.url) if "/api/enhance" in r.url else None)
+            page.select_option("#model", "bicubic")
+            offered = [float(v) for v in page.eval_on_selector_all("#scale option", "os => os.map(o => o.value)")]
+
+            def out(s: float) -> int:
+                return math.ceil(120 * s - 1e-9) * math.ceil(90 * s - 1e-9)
+
+            too_big = [s for s in offered if out(s) > 50_000]
+            fits = [s for s in offered if out(s) <= 50_000]
+            assert too_big and fits, offered
+            page.set_input_files("#file", str(photo))
+            page.select_option("#scale", f"{too_big[0]:g}")
+            until(page, "document.getElementById('plan').textContent.includes('largest scale')")
+            plan = page.inner_text("#plan")
+            assert f"The largest scale that fits is {max(fits):g}×" in plan, plan
+            assert "this server makes up to" in plan
+            assert page.is_disabled("#go")
+            page.click("#go", force=True)
+            page.keyboard.press("Enter")
+            page.select_option("#scale", f"{max(fits):g}")  # the proposed scale: allowed
+            until(page, "!document.getElementById('go').disabled")
+
+            page.set_input_files("#file", str(wide))  # over the input pixel limit
+            until(page, "document.getElementById('plan').textContent.includes('megapixels')")
+            assert "this server takes up to" in page.inner_text("#plan") and page.is_disabled("#go")
+            page.click("#go", force=True)
+
+            page.set_input_files("#file", str(big))  # over the byte limit
+            page.wait_for_selector("#error", state="visible")
+            assert "accepts up to" in page.inner_text("#error") and page.is_disabled("#go")
+            page.click("#go", force=True)
+            page.wait_for_timeout(300)
+            assert sent == [], sent  # nothing was uploaded
+
+            page.set_input_files("#file", str(photo))  # and a photo that fits does go
+            page.select_option("#scale", f"{max(fits):g}")
+            page.click("#go")
+            page.wait_for_selector("#result", state="visible")
+            assert len(sent) == 1
+        assert not page_.problems, page_.problems
 
 
 # ------------------------------------------------------------------------------------------------ issue 18, item 2

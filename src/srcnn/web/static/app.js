@@ -1131,13 +1131,19 @@
   }
 
   let dragging = false;
+  let pointerAt = -Infinity; // when a pointer last went down or up on the picture
   el.stage.addEventListener("pointerdown", (e) => {
     dragging = true;
+    pointerAt = performance.now();
     el.stage.setPointerCapture(e.pointerId);
     onPointer(e);
   });
   el.stage.addEventListener("pointermove", onPointer);
-  el.stage.addEventListener("pointerup", (e) => { dragging = false; if (e.pointerType !== "mouse") hideLoupe(); });
+  el.stage.addEventListener("pointerup", (e) => {
+    dragging = false;
+    pointerAt = performance.now();
+    if (e.pointerType !== "mouse") hideLoupe();
+  });
   el.stage.addEventListener("pointercancel", () => { dragging = false; hideLoupe(); });
   el.stage.addEventListener("pointerleave", () => { if (!dragging) hideLoupe(); });
 
@@ -1207,7 +1213,10 @@
     };
     moveLoupe("key");
   });
-  el.stage.addEventListener("focus", () => { if (el.loupeOn.checked) moveLoupe("key"); });
+  // Focus from a tap (the compatibility mousedown after a finger lifts) must not bring the loupe back.
+  el.stage.addEventListener("focus", () => {
+    if (el.loupeOn.checked && performance.now() - pointerAt > 1000) moveLoupe("key");
+  });
   el.stage.addEventListener("blur", hideLoupe);
   el.zoom.addEventListener("change", () => { if (!el.loupe.hidden) moveLoupe("key"); });
 
