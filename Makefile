@@ -48,6 +48,7 @@ wip-save:
 	mkdir -p weights/wip/$(RUN)
 	cp runs/$(RUN)/last.pt runs/$(RUN)/log.csv runs/$(RUN)/config.toml weights/wip/$(RUN)/
 	test ! -f runs/$(RUN)/commands.txt || cp runs/$(RUN)/commands.txt weights/wip/$(RUN)/
+	test ! -f runs/$(RUN)/best.safetensors || cp runs/$(RUN)/best.safetensors weights/wip/$(RUN)/
 	chmod 644 weights/wip/$(RUN)/*
 	@du -ch weights/wip/$(RUN)/* | tail -1
 
