@@ -36,7 +36,7 @@ from .color import RGB_TO_YCBCR, YCBCR_OFFSET, YCBCR_TO_RGB, rgb_to_ycbcr, ycbcr
 from .device import DeviceError, resolve_device, resolve_precision
 from .images import Picture, quantize
 from .resize import RowResize, imresize, output_size
-from .tiling import Tiles, forward_tiled_valid, split_even
+from .tiling import Tiles, split_even
 from .zoo import card
 
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
@@ -124,19 +124,9 @@ class Enhancer:
             return x.clamp(0, 1)
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"expected (N, {self.channels}, H, W), got {tuple(x.shape)}")
-        runner = self.runner
-        t = tile or DEFAULT_TILE
-        if runner is None:  # CUDA or MPS: the network itself on each crop, one tile at a time
-            from .tiling import PaddedRunner
-
-            runner = PaddedRunner(self.model, self.device, bf16=self.precision == "bf16")
-            workers = 1
-        else:
-            # several tiles: one per core, each single-threaded (no per-op barriers); one tile: all cores on it
-            workers = torch.get_num_threads() if max(x.shape[2], x.shape[3]) > t else 1
-        x = x.to("cpu", torch.float32)
-        return forward_tiled_valid(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), x, t,
-                                   self.receptive_radius, progress=progress, workers=workers, scale=self.net_scale)
+        tiles = self._tiles(x.shape[2], x.shape[3], tile, progress)
+        assert tiles is not None
+        return tiles.band(x.to("cpu", torch.float32), 0, 0, x.shape[2])
 
     def _scale(self, scale: float | None) -> float:
         """The upscale factor to use: ``scale`` (any finite number >= 1, e.g. 1.5) or the model's default."""
@@ -293,6 +283,7 @@ class Enhancer:
             runner = PaddedRunner(self.model, self.device, bf16=self.precision == "bf16")
             workers = 1
         else:
+            # several tiles: one per core, each single-threaded (no per-op barriers); one tile: all cores on it
             workers = torch.get_num_threads() if max(height, width) > t else 1
         return Tiles(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), height, width, t,
                       self.receptive_radius, self.net_scale, workers, progress)
