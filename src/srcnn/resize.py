@@ -30,9 +30,8 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     )
 
 
-@lru_cache(maxsize=1024)
-def _contributions(in_len: int, out_len: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Weights (out_len, P) float64 and 0-based source indices (out_len, P) int64 for one dimension."""
+def _kernel_weights(out_len: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB's contributions for one dimension: weights (out_len, P) float64 and 1-based raw indices (out_len, P)."""
     kernel_width = 4.0
     shrink = scale < 1 and antialias
     if shrink:
@@ -44,7 +43,13 @@ def _contributions(in_len: int, out_len: int, scale: float, antialias: bool) -> 
     idx = left[:, None] + np.arange(taps, dtype=np.float64)[None, :]
     dist = u[:, None] - idx
     weights = scale * _cubic(dist * scale) if shrink else _cubic(dist)
-    weights = weights / weights.sum(axis=1, keepdims=True)
+    return weights / weights.sum(axis=1, keepdims=True), idx
+
+
+@lru_cache(maxsize=1024)
+def _contributions(in_len: int, out_len: int, scale: float, antialias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (out_len, P) float64 and 0-based source indices (out_len, P) int64 for one dimension."""
+    weights, idx = _kernel_weights(out_len, scale, antialias)
     # Symmetric padding: 1-based index i maps into [1..n, n..1] periodically.
     aux = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
     idx0 = aux[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
@@ -85,18 +90,8 @@ def _taps(in_len: int, out_len: int, scale: float, antialias: bool) -> tuple[np.
 
     Output j reads raw (unmirrored) indices start[j] .. start[j] + P - 1, contiguous; mirror them with ``_mirror``.
     """
-    kernel_width = 4.0
-    shrink = scale < 1 and antialias
-    if shrink:
-        kernel_width = kernel_width / scale
-    x = np.arange(1, out_len + 1, dtype=np.float64)
-    u = x / scale + 0.5 * (1 - 1 / scale)
-    left = np.floor(u - kernel_width / 2)
-    taps = int(math.ceil(kernel_width)) + 2
-    idx = left[:, None] + np.arange(taps, dtype=np.float64)[None, :]
-    dist = u[:, None] - idx
-    weights = scale * _cubic(dist * scale) if shrink else _cubic(dist)
-    weights = weights / weights.sum(axis=1, keepdims=True)
+    weights, idx = _kernel_weights(out_len, scale, antialias)
+    left = idx[:, 0]
     keep = np.flatnonzero(np.any(weights != 0, axis=0))
     k0, k1 = int(keep[0]), int(keep[-1]) + 1  # only all-zero end columns are dropped: the rest stay contiguous
     return np.ascontiguousarray(weights[:, k0:k1]), left.astype(np.int64) - 1 + k0
