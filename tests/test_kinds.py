@@ -174,3 +174,24 @@ def test_realistic_patches_are_the_corners_of_one_degraded_window_and_replay_by_
     assert len(found) == 1
     fresh = PhotoPatches(photos, 32, realistic_chains(2, "mixed"), seed=5, upsample=False, augment=False)
     assert torch.equal(fresh[6][0], ds[6][0]) and torch.equal(fresh[2][0], ds[2][0])
+
+
+@pytest.mark.parametrize("to_scale", [4, 1])
+def test_a_compact_net_of_another_scale_starts_as_the_x2_net_then_a_resize(to_scale):
+    """Fine-tuning between scales (model.init_from with another scale): the x4 net starts as the x2 net followed
+    by a nearest-neighbour x2, the x1 net as the x2 net followed by a 2x2 mean, so no run starts from noise."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(1)
+    x2 = CompactSR(channels=3, head=3, width=8, depth=2, scale=2, anchor=True).eval()
+    for p in x2.parameters():
+        p.data.normal_(0, 0.1)
+    other = CompactSR(channels=3, head=3, width=8, depth=2, scale=to_scale, anchor=True).eval()
+    other.load_other_scale(x2)
+    x = torch.rand(1, 3, 9, 11)
+    with torch.no_grad():
+        y2 = x2(x)
+        want = F.interpolate(y2, scale_factor=2, mode="nearest") if to_scale == 4 else F.avg_pool2d(y2, 2)
+        assert torch.allclose(other(x), want, atol=1e-6)
+    with pytest.raises(ValueError, match="more than the scale"):
+        CompactSR(channels=3, head=3, width=16, depth=2, scale=4).load_other_scale(x2)

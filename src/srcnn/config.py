@@ -63,7 +63,7 @@ class DataSection:
     blur: float | list[float] = 0.0
     noise: float | list[float] = 0.0
     quality: int | list[int] = 0  # JPEG quality, 0 = none; a number or [low, high]
-    realistic: str = ""  # "" = the chain above; "second_order", "first_order", "shuffled" or "mixed" (srcnn.degrade)
+    realistic: str = ""  # "" = the chain above; else an order of srcnn.degrade, "mixed" or "all" (data.py)
     rescale: list[float] = field(default_factory=list)  # e.g. [1.0, 0.8, 0.6]: train on each photo at each size
 
 
@@ -171,8 +171,8 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.optim.name in ("adam", "sgd"), "optim.name must be 'adam' or 'sgd'"),
         (cfg.optim.schedule in ("cosine", "step", "constant"), "optim.schedule must be cosine, step or constant"),
         (cfg.model.init in ("default", "paper"), "model.init must be 'default' or 'paper'"),
-        (cfg.data.realistic in ("", "second_order", "first_order", "shuffled", "mixed"),
-         "data.realistic must be '', 'second_order', 'first_order', 'shuffled' or 'mixed'"),
+        (cfg.data.realistic in ("", "second_order", "first_order", "shuffled", "mixed", "all"),
+         "data.realistic must be '', 'second_order', 'first_order', 'shuffled', 'mixed' or 'all'"),
         (not cfg.data.realistic or cfg.model.arch != "srcnn", "data.realistic needs a post-upsampling model.arch"),
         (cfg.model.arch in ("srcnn", "fsrcnn", "compact"), "model.arch must be 'srcnn', 'fsrcnn' or 'compact'"),
         (cfg.model.arch == "srcnn" or (not isinstance(cfg.data.scale, list) and float(cfg.data.scale).is_integer()

@@ -257,8 +257,9 @@ REALISTIC_GROUP = 4  # patches cut from one degraded window (its four corners)
 
 def realistic_chains(scale: int, kind: str) -> tuple[RealisticDegradation, ...]:
     """The realistic chains of ``data.realistic``: one order ("second_order", "first_order", "shuffled") or
-    "mixed" (Real-ESRGAN's second order and BSRGAN's shuffled order, one of the two drawn per sample)."""
-    kinds = ("second_order", "shuffled") if kind == "mixed" else (kind,)
+    "mixed" (Real-ESRGAN's second order and BSRGAN's shuffled order, one of the two drawn per sample) or "all"
+    (those two and the milder first order, one of the three drawn per sample)."""
+    kinds = {"mixed": ("second_order", "shuffled"), "all": ("second_order", "shuffled", "first_order")}.get(kind, (kind,))
     return tuple(RealisticDegradation(scale=scale, order=k) for k in kinds)
 
 

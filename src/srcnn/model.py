@@ -242,6 +242,31 @@ class CompactSR(nn.Module):
                      + c.width * c.channels * c.scale**2 * 9)
         return 2 * per_input // (c.scale * c.scale)
 
+    def load_other_scale(self, other: "CompactSR") -> None:
+        """Take the weights of a CompactSR of the same shape but another scale: the body as it is, the tail's
+        sub-pixel outputs mapped to this scale (nearest sub-position when enlarging, the mean when reducing), so
+        the result starts as ``other`` followed by a nearest-neighbour (or box) resize."""
+        a, b = other.config, self.config
+        if (a.channels, a.head, a.width, a.depth, a.anchor) != (b.channels, b.head, b.width, b.depth, b.anchor):
+            raise ValueError(f"load_other_scale: {a} and {b} differ in more than the scale")
+        if a.scale % b.scale and b.scale % a.scale:
+            raise ValueError(f"load_other_scale: scales {a.scale} and {b.scale} are not multiples of each other")
+        state = {k: v for k, v in other.state_dict().items() if not k.startswith("tail.")}
+        w, bias = other.tail.weight.detach(), other.tail.bias.detach()  # channel c*r*r + i*r + j -> (c, i, j)
+        r, q, c = a.scale, b.scale, b.channels
+        w = w.reshape(c, r, r, *w.shape[1:])
+        bias = bias.reshape(c, r, r)
+        if q >= r:
+            idx = torch.arange(q) * r // q
+            w, bias = w[:, idx][:, :, idx], bias[:, idx][:, :, idx]
+        else:
+            k = r // q
+            w = w.reshape(c, q, k, q, k, *w.shape[3:]).mean(dim=(2, 4))
+            bias = bias.reshape(c, q, k, q, k).mean(dim=(2, 4))
+        state["tail.weight"] = w.reshape(c * q * q, *w.shape[3:]).contiguous()
+        state["tail.bias"] = bias.reshape(c * q * q).contiguous()
+        self.load_state_dict(state)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) float32 in [0, 1] -> (N, C, scale H, scale W) float32, roughly [0, 1], not clipped."""
         y = self.tail(self.body(x))

@@ -349,10 +349,17 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
 
         init_sha = sha256_file(m.init_from)
         start_model, _ = load_weights(m.init_from)
-        # the same tensors (an FSRCNN of another scale has the same ones: only the stride of its end differs)
-        if _shapes(start_model) != _shapes(model) or (m.arch == "srcnn" and start_model.config != model.config):
+        # the same tensors (an FSRCNN of another scale has the same ones: only the stride of its end differs;
+        # a CompactSR of another scale maps its tail's sub-pixel outputs)
+        if m.arch == "compact" and start_model.arch == "compact" and start_model.scale != model.scale:
+            try:
+                model.load_other_scale(start_model)
+            except ValueError as e:
+                raise TrainError(f"model.init_from={m.init_from}: {e}") from None
+        elif _shapes(start_model) != _shapes(model) or (m.arch == "srcnn" and start_model.config != model.config):
             raise TrainError(f"model.init_from={m.init_from}: its shape {start_model.config} differs from [model]")
-        model.load_state_dict(start_model.state_dict())
+        else:
+            model.load_state_dict(start_model.state_dict())
     model.to(device)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
