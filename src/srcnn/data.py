@@ -259,7 +259,8 @@ def realistic_chains(scale: int, kind: str) -> tuple[RealisticDegradation, ...]:
     """The realistic chains of ``data.realistic``: one order ("second_order", "first_order", "shuffled") or
     "mixed" (Real-ESRGAN's second order and BSRGAN's shuffled order, one of the two drawn per sample) or "all"
     (those two and the milder first order, one of the three drawn per sample)."""
-    kinds = {"mixed": ("second_order", "shuffled"), "all": ("second_order", "shuffled", "first_order")}.get(kind, (kind,))
+    groups = {"mixed": ("second_order", "shuffled"), "all": ("second_order", "shuffled", "first_order")}
+    kinds = groups.get(kind, (kind,))
     return tuple(RealisticDegradation(scale=scale, order=k) for k in kinds)
 
 
