@@ -242,7 +242,7 @@ class CompactSR(nn.Module):
                      + c.width * c.channels * c.scale**2 * 9)
         return 2 * per_input // (c.scale * c.scale)
 
-    def load_other_scale(self, other: "CompactSR") -> None:
+    def load_other_scale(self, other: CompactSR) -> None:
         """Take the weights of a CompactSR of the same shape but another scale: the body as it is, the tail's
         sub-pixel outputs mapped to this scale (nearest sub-position when enlarging, the mean when reducing), so
         the result starts as ``other`` followed by a nearest-neighbour (or box) resize."""
