@@ -176,15 +176,13 @@ def _distinct_outputs(pairs: list[tuple[Path, Path]], suffix: str, inputs: set[P
 
 
 def default_model(quiet: bool = False) -> str:
-    """The default model name: srcnn-photo when it ships, else bicubic (with a note on stderr)."""
-    from .zoo import DEFAULT_MODEL, card
+    """The default model name (zoo.default_name), with a note on stderr when that is only the bicubic."""
+    from .zoo import DEFAULT_MODEL, default_name
 
-    if card(DEFAULT_MODEL) is not None:
-        return DEFAULT_MODEL
-    if not quiet:
-        print(f"srcnn: note: {DEFAULT_MODEL} is not shipped in this version yet; using the bicubic model",
-              file=sys.stderr)
-    return "bicubic"
+    name = default_name()
+    if name == "bicubic" and not quiet:
+        print(f"srcnn: note: {DEFAULT_MODEL} is not shipped in this version yet; using {name}", file=sys.stderr)
+    return name
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
@@ -203,9 +201,9 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         return _fail(f"no images found in the inputs (supported: {INPUT_FORMAT_NAMES})")
     plan = planned.pairs
     try:
-        # -s may be fractional (1.5): it is passed per picture; the Enhancer keeps the model's whole default scale
+        # -s may be fractional (1.5): it is passed per picture; for a family it also picks the member
         enhancer = load_model(args.model or default_model(quiet=args.quiet), device=args.device, backend=args.backend,
-                              precision=args.precision)
+                              precision=args.precision, scale=args.scale)
     except WeightsError as e:
         return _fail(str(e))
     if args.verbose:

@@ -37,7 +37,7 @@ from .device import DeviceError, resolve_device, resolve_precision
 from .images import Picture, quantize
 from .resize import RowResize, imresize, output_size
 from .tiling import Tiles, split_even
-from .zoo import card
+from .zoo import card, default_name
 
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
 
@@ -390,10 +390,12 @@ def _quantize_into(dst: torch.Tensor, x: torch.Tensor, maxval: float) -> None:
     dst.copy_((x * maxval).round_().clamp_(0, maxval).permute(1, 2, 0))
 
 
-def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", scale: int | None = None,
+def load_model(name_or_path: str | Path | None = None, device: str = "auto", scale: float | None = None,
                backend: str = "torch", precision: str = "fp32") -> Enhancer:
     """A shipped model by name, a weights file (.safetensors or a foreign .pth), or "bicubic" -> Enhancer.
 
+    ``None``: the default model (``zoo.default_name()``: the "real" family where it ships). ``scale``: the
+    Enhancer's default scale; for a family also which member runs (the trained scale nearest to it).
     ``backend``: "torch" (default) or "onnxruntime" (CPU only; needs the onnxruntime package).
     ``precision``: "fp32" (default: the same numbers on every machine), "bf16" (bfloat16 convolutions: about 2x
     faster on CPUs with AVX512-BF16, more with AMX; Y-PSNR within 0.01 dB) or "auto" (bf16 where the CPU or GPU
@@ -416,10 +418,13 @@ def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", s
         prec = resolve_precision(precision, dev) if backend == "torch" else "fp32"
     except DeviceError as e:
         raise WeightsError(str(e)) from None
-    name = str(name_or_path)
+    name = str(name_or_path) if name_or_path is not None else default_name()
     if name == "bicubic":
         return Enhancer("bicubic", None, int(scale or 2), {"task": "sr"}, dev, backend, precision="fp32")
     c = card(name)
+    if c is not None and c.members:  # a family: the member trained for the nearest scale (the bicubic does the rest)
+        c = card(c.member(scale))
+        name = c.name if c is not None else name
     if c is not None:
         model, meta = load_weights(c.path, expected_sha256=c.sha256)
     else:
@@ -436,4 +441,4 @@ def load_model(name_or_path: str | Path = "srcnn-photo", device: str = "auto", s
     elif isinstance(meta_scale, list):  # a blind model trained on a range: default to its upper end
         meta_scale = max(meta_scale)
     model = model.to(dev).eval()
-    return Enhancer(name, model, int(scale or round(float(meta_scale)) or 1), meta, dev, backend, precision=prec)
+    return Enhancer(name, model, int(round(float(scale or meta_scale))) or 1, meta, dev, backend, precision=prec)

@@ -1,19 +1,25 @@
 """Shipped models: names -> weights files in the package, each with a model card holding its sha256.
 
 A card is ``weights/<name>.json``: {"name", "file", "sha256", "task", "scale", "summary", "metrics", ...}.
+A family card ({"name", "family": {"1": "real-x1", "2": "real-x2", "4": "real-x4"}, "scale", "scales", "purpose",
+...}) names one model per trained scale: asked for any other scale it gives the member whose scale is nearest on a
+log scale (ties go up), and the Enhancer adds the one bicubic for the rest. It exists when every member ships.
 Nothing is downloaded; a model exists only if its trained weights file ships with the package.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["ModelCard", "Scales", "available", "card", "weights_dir", "DEFAULT_MODEL"]
+__all__ = ["ModelCard", "Scales", "available", "card", "weights_dir", "default_name", "DEFAULT_MODEL",
+           "FALLBACK_MODEL"]
 
-DEFAULT_MODEL = "srcnn-photo"
+DEFAULT_MODEL = "real"  # the family real-x1 / real-x2 / real-x4 (blind models for real photos)
+FALLBACK_MODEL = "srcnn-photo"  # the default of a version that does not ship DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class ModelCard:
     summary: str
     metrics: dict
     raw: dict
+    members: dict[int, str] = field(default_factory=dict)  # a family: trained scale -> member model name
 
     @property
     def state(self) -> str:
@@ -82,6 +89,15 @@ class ModelCard:
         """What the model is for, in one plain sentence (the card's "purpose"; else its summary)."""
         return str(self.raw.get("purpose") or self.summary)
 
+    def member(self, scale: float | None = None) -> str:
+        """The model to run at ``scale`` (default: the card's scale): a family's member nearest on a log scale
+        (ties go to the larger one), else this model itself."""
+        if not self.members:
+            return self.name
+        want = math.log(float(scale or self.scale))
+        best = min(self.members, key=lambda k: (abs(math.log(k) - want), -k))
+        return self.members[best]
+
     @property
     def scales(self) -> Scales:
         """The scales the model is made for (the card's "scales"; else only its own scale)."""
@@ -95,17 +111,38 @@ def weights_dir() -> Path:
 
 def available() -> list[ModelCard]:
     """Cards of every shipped model whose weights file is present, sorted by name."""
-    cards = []
+    cards, families = [], []
     for f in sorted(weights_dir().glob("*.json")):
         try:  # a damaged card hides its model (it cannot be checked) instead of breaking every command
             raw = json.loads(f.read_text())
+            if "family" in raw:
+                families.append(raw)
+                continue
             path = weights_dir() / raw["file"]
             if path.is_file():
                 cards.append(ModelCard(str(raw["name"]), path, str(raw["sha256"]), raw.get("task", "sr"),
                                        int(raw.get("scale", 1)), raw.get("summary", ""), raw.get("metrics", {}), raw))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
-    return cards
+    by_name = {c.name: c for c in cards}
+    for raw in families:
+        try:
+            members = {int(k): str(v) for k, v in raw["family"].items()}
+            scale = int(raw.get("scale", 2))
+            if not members or not all(v in by_name for v in members.values()) or scale not in members:
+                continue  # a family exists only when every member ships
+            home = by_name[members[scale]]  # the member at the family's default scale: its file and checksum
+            cards.append(ModelCard(str(raw["name"]), home.path, home.sha256, raw.get("task", home.task), scale,
+                                   raw.get("summary", ""), raw.get("metrics", {}), raw, members))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return sorted(cards, key=lambda c: c.name)
+
+
+def default_name() -> str:
+    """The model used when none is named: DEFAULT_MODEL when it ships, else FALLBACK_MODEL, else "bicubic"."""
+    names = {c.name for c in available()}
+    return next((n for n in (DEFAULT_MODEL, FALLBACK_MODEL) if n in names), "bicubic")
 
 
 def card(name: str) -> ModelCard | None:
