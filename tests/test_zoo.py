@@ -15,8 +15,12 @@ CARDS = sorted(weights_dir().glob("*.json"))
 
 
 def test_every_card_names_a_shipped_file_under_1_mb():
+    names = {json.loads(p.read_text())["name"] for p in CARDS}
     for path in CARDS:
         card = json.loads(path.read_text())
+        if "family" in card:  # a family card names its members, each a card of its own
+            assert {"purpose", "scales", "scale"} <= set(card) and set(card["family"].values()) <= names
+            continue
         f = weights_dir() / card["file"]
         assert f.is_file(), f"{path.name}: {card['file']} missing"
         assert f.stat().st_size < 1 << 20
@@ -29,9 +33,38 @@ def test_shipped_model_loads_by_name_and_matches_its_card(card):
     assert sha256_file(card.path) == card.sha256
     model = load_model(card.name, device="cpu")
     assert model.model is not None and model.scale == card.scale
-    x = torch.rand(1, 1, 40, 40)
+    assert model.name == card.member()
+    x = torch.rand(1, model.model.config.channels, 40, 40)
     y = model(x)
-    assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1
+    k = model.net_scale
+    assert y.shape == (*x.shape[:2], 40 * k, 40 * k) and 0 <= float(y.min()) and float(y.max()) <= 1
+
+
+def test_a_family_runs_the_member_of_the_nearest_scale_and_exists_only_when_all_ship(tmp_path, monkeypatch):
+    """"real" is one name for real-x1/x2/x4: -s 3 runs the x4 net (then the bicubic down), -s 1.4 the x1 net."""
+    import srcnn.zoo as zoo
+    from srcnn.checkpoint import save_weights
+    from srcnn.model import CompactSR
+
+    for k in (1, 2, 4):
+        m = CompactSR(3, 3, 4, 1, k, True)
+        save_weights(tmp_path / f"fam-x{k}.safetensors", m, {"scale": k, "task": "photo"})
+        (tmp_path / f"fam-x{k}.json").write_text(json.dumps({
+            "name": f"fam-x{k}", "file": f"fam-x{k}.safetensors", "task": "photo", "scale": k,
+            "sha256": sha256_file(tmp_path / f"fam-x{k}.safetensors")}))
+    (tmp_path / "fam.json").write_text(json.dumps({
+        "name": "fam", "family": {"1": "fam-x1", "2": "fam-x2", "4": "fam-x4"}, "scale": 2,
+        "scales": {"min": 1, "max": 4}, "purpose": "Clean and enlarge a real photo"}))
+    monkeypatch.setattr(zoo, "weights_dir", lambda: tmp_path)
+    fam = zoo.card("fam")
+    assert fam is not None and fam.scales.allows(3) and not fam.scales.allows(5)
+    assert [fam.member(s) for s in (None, 1, 1.4, 1.5, 2, 2.9, 3, 4)] == [
+        "fam-x2", "fam-x1", "fam-x1", "fam-x2", "fam-x2", "fam-x4", "fam-x4", "fam-x4"]
+    enh = load_model("fam", device="cpu", scale=3)
+    assert enh.name == "fam-x4" and enh.net_scale == 4
+    assert load_model("fam", device="cpu").name == "fam-x2"
+    (tmp_path / "fam-x4.safetensors").unlink()
+    assert zoo.card("fam") is None and zoo.card("fam-x2") is not None
 
 
 @pytest.mark.skipif(not any(c.name == "srcnn-x3" for c in available()), reason="srcnn-x3 is not shipped")
