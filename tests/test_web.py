@@ -88,10 +88,13 @@ def asgi_post(app: Any, headers: list[tuple[bytes, bytes]], receive: Any) -> tup
 # ------------------------------------------------------------------------------------------------ basics
 
 
-def test_the_default_model_is_srcnn_photo() -> None:
+def test_the_default_model_is_the_zoo_default() -> None:
+    """The page's default is the command line's: the "real" family where it ships, else srcnn-photo."""
+    from srcnn import zoo
+
     with TestClient(create_app(ServeSettings(workers=1))) as c:
         defaults = [m["name"] for m in c.get("/api/models").json() if m["default"]]
-    assert defaults == ["srcnn-photo"]
+    assert defaults == [zoo.default_name()] and defaults[0] in (zoo.DEFAULT_MODEL, zoo.FALLBACK_MODEL)
 
 
 def test_healthz_and_models(client: TestClient) -> None:

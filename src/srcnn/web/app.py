@@ -112,7 +112,7 @@ class ServeSettings:
     device: str = "auto"
     precision: str = "auto"  # "auto" (bf16 where the CPU has it), "fp32" or "bf16"
     torch_threads: int | None = None  # None: leave torch's setting alone
-    default_model: str | None = None  # None: zoo.DEFAULT_MODEL if it ships, else the first extra model, else bicubic
+    default_model: str | None = None  # None: zoo.default_name() if not bicubic, else the first extra model
     extra_models: tuple[str, ...] = ()  # local weights files to offer besides the shipped models
 
     @property
@@ -222,6 +222,7 @@ class ModelInfo:
     scales: zoo.Scales = zoo.Scales(lo=1, hi=MAX_SCALE)  # the scales it is made for
     state: str = ""  # training state in a few words
     metrics: dict[str, Any] = field(default_factory=dict)
+    family: zoo.ModelCard | None = None  # a family (one model per trained scale): picks the member per job
 
 
 def _model_table(settings: ServeSettings) -> tuple[dict[str, ModelInfo], str, dict[str, Enhancer]]:
@@ -231,9 +232,13 @@ def _model_table(settings: ServeSettings) -> tuple[dict[str, ModelInfo], str, di
     """
     table: dict[str, ModelInfo] = {}
     loaded: dict[str, Enhancer] = {}
-    for c in zoo.available():
+    cards = zoo.available()
+    members = {m for c in cards for m in c.members.values()}
+    for c in cards:
+        if c.name in members:
+            continue  # reached through its family, which the page shows by purpose
         table[c.name] = ModelInfo(c.name, c.task, max(1, min(MAX_SCALE, c.scale)), c.summary, c.name, c.purpose,
-                                  c.scales, c.state, dict(c.metrics))
+                                  c.scales, c.state, dict(c.metrics), c if c.members else None)
     extra_names = []
     for path in settings.extra_models:
         enh = load_model(path, device=settings.device, precision=settings.precision)
@@ -254,8 +259,8 @@ def _model_table(settings: ServeSettings) -> tuple[dict[str, ModelInfo], str, di
         if settings.default_model not in table:
             raise ValueError(f"default model {settings.default_model!r} is not one of {', '.join(table)}")
         default = settings.default_model
-    elif zoo.DEFAULT_MODEL in table:
-        default = zoo.DEFAULT_MODEL
+    elif (shipped := zoo.default_name()) != "bicubic" and shipped in table:
+        default = shipped
     elif extra_names:
         default = extra_names[0]
     else:
@@ -407,14 +412,21 @@ class _State:
             return self.gate.retry_after()
         return int(min(120, max(1, math.ceil(min(left)))))
 
-    def rate(self, name: str) -> tuple[float, str]:
-        """(seconds per output megapixel, how it was measured) for model ``name``: from its jobs, else a test run."""
+    def run_name(self, name: str, scale: float | None = None) -> str:
+        """The model that runs for ``name`` at ``scale``: a family's member for that scale, else ``name``."""
+        family = self.models[name].family
+        return family.member(scale) if family is not None else name
+
+    def rate(self, name: str, scale: float | None = None) -> tuple[float, str]:
+        """(seconds per output megapixel, how it was measured) for model ``name`` (at ``scale``, which picks a
+        family's member): from its jobs, else a test run."""
+        key = self.run_name(name, scale)
         with self._rate_lock:
-            known = self.rates.get(name)
+            known = self.rates.get(key)
             if known is not None:
                 return known
-            enh = self.enhancer(name)
-            scale = self.models[name].scale
+            enh = self.enhancer(name, scale)
+            scale = enh.scale
             side = max(8, _CALIBRATION_SIDE // max(1, scale))
             rng = np.random.default_rng(0)
             picture = Picture.from_float(rng.random((side, side, 3), dtype=np.float32), bits=8)
@@ -424,11 +436,11 @@ class _State:
             encode(out, "PNG")
             seconds = time.perf_counter() - t0
             measured = (seconds * 1e6 / (out.width * out.height), f"a {out.width} × {out.height} test run")
-            self.rates[name] = measured
+            self.rates[key] = measured
             return measured
 
     def record_rate(self, name: str, seconds: float, pixels: int) -> None:
-        """Fold a finished job's speed into the model's rate (a running mean over recent jobs)."""
+        """Fold a finished job's speed into the rate of the model that ran (``run_name``; a running mean)."""
         if pixels < 65536 or seconds <= 0:
             return  # tiny jobs measure overheads, not speed
         per_mpx = seconds * 1e6 / pixels
@@ -452,15 +464,18 @@ class _State:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
 
-    def enhancer(self, name: str) -> Enhancer:
-        """The loaded model ``name`` (a key of ``models``), loaded once and shared by all workers."""
+    def enhancer(self, name: str, scale: float | None = None) -> Enhancer:
+        """The loaded model ``name`` (a key of ``models``; ``scale`` picks a family's member), loaded once and
+        shared by all workers."""
+        key = self.run_name(name, scale)
         with self._load_lock:
-            enh = self._enhancers.get(name)
+            enh = self._enhancers.get(key)
             if enh is None:
                 info = self.models[name]
-                enh = load_model(info.source, device=self.settings.device, scale=info.scale,
+                source, default = (key, None) if key != name else (info.source, info.scale)
+                enh = load_model(source, device=self.settings.device, scale=default,
                                  precision=self.settings.precision)
-                self._enhancers[name] = enh
+                self._enhancers[key] = enh
             return enh
 
     async def run_job(self, fn: Callable[[], Any], progress: JobProgress | None = None,
@@ -907,12 +922,12 @@ def _enhance_job(state: _State, upload: Upload, job: Job, progress: JobProgress 
         progress.check()  # cancelled while waiting in the queue
         progress.state, progress.started = "running", time.monotonic()
     picture = decode_upload(upload.data, job.scale, state.settings)
-    enhancer = state.enhancer(job.model)
+    enhancer = state.enhancer(job.model, job.scale)
     out_h, out_w = output_size(picture.height, job.scale), output_size(picture.width, job.scale)
     if progress is not None:
         progress.total = enhancer.tile_count(picture.height, picture.width, job.scale)
         with state._rate_lock:
-            rate = state.rates.get(job.model)
+            rate = state.rates.get(state.run_name(job.model, job.scale))
         progress.estimate = None if rate is None else rate[0] * out_h * out_w / 1e6
     out = enhancer.enhance_picture(picture, job.scale, progress=None if progress is None else progress.tick)
     if progress is not None:
@@ -925,7 +940,7 @@ def _enhance_job(state: _State, upload: Upload, job: Job, progress: JobProgress 
     body, fmt, quality, notes = encode_output(out, picture.format, job.format, job.quality)
     seconds = time.perf_counter() - t0
     if not job.selfcheck:
-        state.record_rate(job.model, seconds, out.width * out.height)
+        state.record_rate(state.run_name(job.model, job.scale), seconds, out.width * out.height)
     return Result(body, _MEDIA_TYPES[fmt], _EXTENSIONS[fmt], (picture.width, picture.height),
                   (out.width, out.height), check, seconds, fmt, picture.format, quality, notes)
 
@@ -933,7 +948,7 @@ def _enhance_job(state: _State, upload: Upload, job: Job, progress: JobProgress 
 def _selfcheck_job(state: _State, upload: Upload, job: Job) -> dict[str, Any]:
     """Decode and run only the self-check."""
     picture = decode_upload(upload.data, job.scale, state.settings)
-    out = selfcheck(picture, state.enhancer(job.model), state.enhancer("bicubic"), job.model, job.scale,
+    out = selfcheck(picture, state.enhancer(job.model, job.scale), state.enhancer("bicubic"), job.model, job.scale,
                     state.settings.selfcheck_crop)
     out["input_size"] = [picture.width, picture.height]
     return out
@@ -1152,9 +1167,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         if not 1 <= width <= 1_000_000 or not 1 <= height <= 1_000_000:
             raise ApiError(422, "width and height must be from 1 to 1,000,000")
         out_w, out_h = output_size(width, scale_v), output_size(height, scale_v)
-        per_mpx, how = await asyncio.to_thread(state.rate, model)
+        per_mpx, how = await asyncio.to_thread(state.rate, model, scale_v)
         fits = width * height <= settings.max_pixels and out_w * out_h <= settings.output_pixel_limit
-        return {"output": [out_w, out_h], "tiles": state.enhancer(model).tile_count(height, width, scale_v),
+        return {"output": [out_w, out_h], "tiles": state.enhancer(model, scale_v).tile_count(height, width, scale_v),
                 "seconds": round(per_mpx * out_w * out_h / 1e6, 2), "measured_on": how, "fits": fits}
 
     @app.post("/api/selfcheck", summary="'Did it help?' numbers for a photo", openapi_extra=_FORM_SCHEMA,
