@@ -81,6 +81,13 @@ def test_ycbcr_round_trip_and_matlab_values():
 def test_gray_values_are_y_as_they_are():
     g = np.arange(256, dtype=np.uint8).reshape(16, 16)
     assert np.array_equal(to_y_uint8(g), g)
+    assert np.array_equal(to_y_uint8(g[:, :, None]), g)
+    # a gray picture carried as R = G = B (an RGB method's output): Y is the rounded mean, not BT.601's Y
+    rgb = np.repeat(g[:, :, None], 3, axis=2)
+    assert np.array_equal(to_y_uint8(rgb, gray=True), g)
+    assert not np.array_equal(to_y_uint8(rgb), g)
+    rgb[:, :, 0] = np.minimum(rgb[:, :, 0].astype(int) + 2, 255)
+    assert np.array_equal(to_y_uint8(rgb, gray=True), np.round(rgb.astype(np.float64).mean(2)).astype(np.uint8))
 
 
 def test_seed_psnr_semantics():

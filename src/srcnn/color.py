@@ -57,12 +57,18 @@ def rgb_to_y(rgb: torch.Tensor | np.ndarray, axis: int | None = None):
     return xm @ torch.as_tensor(RGB_TO_YCBCR[0], dtype=rgb.dtype, device=rgb.device) + float(YCBCR_OFFSET[0])
 
 
-def y_uint8(image: np.ndarray) -> np.ndarray:
-    """HxW gray or HxWx3 RGB uint8 -> HxW uint8 Y; gray values are Y as they are (MATLAB SRCNN code)."""
+def y_uint8(image: np.ndarray, gray: bool = False) -> np.ndarray:
+    """HxW gray or HxWx3 RGB uint8 -> HxW uint8 Y; gray values are Y as they are (MATLAB SRCNN code).
+
+    ``gray``: the picture is a gray one carried as R = G = B (a gray image fed to an RGB method), so its Y is its
+    value: the rounded mean of the three channels (equal up to the method's rounding), not BT.601's 16-235 Y.
+    """
     if image.ndim == 2:
         return image
     if image.ndim == 3 and image.shape[2] == 1:
         return image[:, :, 0]
+    if gray:
+        return np.round(image[:, :, :3].astype(np.float64).mean(2)).astype(np.uint8)
     y = rgb_to_y(image[:, :, :3].astype(np.float64) / 255.0)
     return np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
 
