@@ -41,17 +41,28 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import peak_mib, photo, status_mib  # noqa: E402
+import _common  # noqa: E402
+from _common import (  # noqa: E402
+    PEERS_DIR,
+    ROOT,
+    Runner,
+    Sample,
+    enhancer_runner,
+    has_cv2,
+    opencv_methods,
+    opencv_runner,
+    peak_mib,
+    photo,
+    score,
+    status_mib,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-PEERS_DIR = ROOT.parent / "shared" / "peers" / "opencv-dnn-superres"
 SIZES = {"1": (1152, 864), "12": (4032, 3024)}  # output W x H, 4:3, divisible by 2, 3 and 4
 QUICK_SIZES = {"1": (288, 216), "12": (576, 432)}
 # (label, file stem, dnn_superres algo name); a graph is used at every scale its file exists for
@@ -61,67 +72,25 @@ REFERENCE = "OpenCV FSRCNN"  # the "x vs" column divides by this method's 12-MP 
 HINT = ("peers.py: needs OpenCV with dnn_superres (cv2.dnn_superres): "
         "pip install -e '.[bench]' (opencv-contrib-python-headless)")
 
-Runner = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
-class Method:
-    """One compared method at one scale: kind "bicubic", "ours" (spec = model name or path) or "opencv" (.pb)."""
+class Method(_common.Method):
+    """One compared method at one scale (kind "bicubic", "ours" or "opencv"), with our networks' precision."""
 
-    name: str
-    kind: str
-    scale: int
-    spec: str = ""
-    algo: str = ""
     precision: str = "auto"  # ours: srcnn's --precision (auto: bf16 where the CPU has it)
-
-
-@dataclass
-class Sample:
-    """One test image: its name, Y of the ground truth (uint8), the RGB uint8 LR input, and whether it is gray."""
-
-    name: str
-    hr_y: np.ndarray
-    lr: np.ndarray
-    gray: bool = False
-
-
-def has_cv2() -> bool:
-    """Whether OpenCV with the contrib dnn_superres module is importable."""
-    try:
-        import cv2
-    except ImportError:
-        return False
-    return hasattr(cv2, "dnn_superres")
 
 
 def build(method: Method) -> tuple[Runner, int | None]:
     """(RGB uint8 LR -> RGB uint8 HR callable, FLOP per output pixel of our network or None) for ``method``."""
     if method.kind == "opencv":
-        import cv2
-
-        sr = cv2.dnn_superres.DnnSuperResImpl_create()
-        sr.readModel(method.spec)
-        sr.setModel(method.algo, method.scale)
-
-        def run_cv(rgb: np.ndarray) -> np.ndarray:
-            """OpenCV's call with the colour order converted both ways."""
-            return cv2.cvtColor(sr.upsample(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)), cv2.COLOR_BGR2RGB)
-
-        return run_cv, None
+        return opencv_runner(method.spec, method.algo, method.scale), None
     from srcnn.enhance import load_model
-    from srcnn.images import Picture
 
     enhancer = load_model("bicubic" if method.kind == "bicubic" else method.spec, device="cpu", scale=method.scale,
                           precision=method.precision)
-    scale = method.scale
-
-    def run_ours(rgb: np.ndarray) -> np.ndarray:
-        """Our whole path: Picture in, enhance_picture, pixels out."""
-        return enhancer.enhance_picture(Picture(rgb), scale=scale).pixels
-
     flop = getattr(enhancer.model, "flops_per_pixel", None) if enhancer.model is not None else None
-    return run_ours, (int(flop) if flop is not None else None)
+    return enhancer_runner(enhancer, method.scale), (int(flop) if flop is not None else None)
 
 
 def list_methods(scales: list[int], peers: Path, extra: list[str]) -> list[Method]:
@@ -141,19 +110,16 @@ def list_methods(scales: list[int], peers: Path, extra: list[str]) -> list[Metho
     methods = []
     for s in sorted(set(scales) | {m.scale for m in ours}):
         methods.append(Method("bicubic (ours)", "bicubic", s))
-        for label, stem, algo in OPENCV:
-            pb = peers / f"{stem}_x{s}.pb"
-            if pb.is_file():
-                methods.append(Method(label, "opencv", s, str(pb), algo))
+        methods += opencv_methods(OPENCV, peers, s, Method)
         methods += [m for m in ours if m.scale == s]
     return methods
 
 
 def prepare(paths: list[Path], scale: int) -> list[Sample]:
     """The shared inputs: HR mod-cropped to ``scale`` as RGB uint8, its Y, and the MATLAB-bicubic LR as RGB uint8."""
+    from srcnn.color import y_uint8
     from srcnn.degrade import modcrop
     from srcnn.images import quantize, read, to_8bit
-    from srcnn.metrics import to_y_uint8
     from srcnn.resize import imresize
 
     samples = []
@@ -162,24 +128,15 @@ def prepare(paths: list[Path], scale: int) -> list[Sample]:
         hr = modcrop(np.repeat(px, 3, axis=2) if px.shape[2] == 1 else px, scale)
         planes = np.ascontiguousarray(hr.transpose(2, 0, 1), dtype=np.float64) / 255.0
         lr = np.ascontiguousarray(quantize(imresize(planes, 1.0 / scale), 8).transpose(1, 2, 0))
-        samples.append(Sample(p.name, hr[:, :, 0] if px.shape[2] == 1 else to_y_uint8(hr), lr, px.shape[2] == 1))
+        gray = px.shape[2] == 1
+        samples.append(Sample(p.name, y_uint8(hr, gray=gray), lr, gray))
     return samples
 
 
 def quality(run: Runner, samples: list[Sample], scale: int, with_ssim: bool = True) -> dict:
-    """Protocol Y-PSNR (and SSIM) of ``run`` on ``samples``: {"psnr", "ssim", "per_image": [...]} (means)."""
-    from srcnn.metrics import psnr_y, ssim_y, to_y_uint8
-
-    rows = []
-    for s in samples:
-        out = run(s.lr)
-        if out.dtype != np.uint8 or out.shape != (*s.hr_y.shape, 3):
-            raise ValueError(f"{s.name}: expected {(*s.hr_y.shape, 3)} uint8, got {out.shape} {out.dtype}")
-        y = np.round(out.mean(axis=2)).astype(np.uint8) if s.gray else to_y_uint8(out)
-        rows.append({"name": s.name, "psnr": psnr_y(s.hr_y, y, scale),
-                     "ssim": ssim_y(s.hr_y, y, scale) if with_ssim else None})
-    return {"psnr": float(np.mean([r["psnr"] for r in rows])),
-            "ssim": float(np.mean([r["ssim"] for r in rows])) if with_ssim else None, "per_image": rows}
+    """Protocol Y-PSNR (and SSIM) of ``run`` on ``samples``, ``scale`` px shaved: {"psnr", "ssim", "per_image": [...]}
+    (means); every output must be RGB."""
+    return score(run, samples, scale, with_ssim, channels=(3,))
 
 
 def _median(xs: list[float]) -> float:

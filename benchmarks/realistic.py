@@ -38,18 +38,31 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import (  # noqa: E402
+    PEERS_DIR,
+    ROOT,
+    Method,
+    Runner,
+    Sample,
+    enhancer_runner,
+    has_cv2,
+    opencv_methods,
+    opencv_runner,
+    score,
+)
+
 BENCH_DIR = ROOT / "bench-data" / "realistic"
 MANIFEST = ROOT / "benchmarks" / "realistic-bench.json"
-PEERS_DIR = ROOT.parent / "shared" / "peers" / "opencv-dnn-superres"
 SETS = ("Set14", "LIVE1", "Classic5")
 SCALES = (1, 2, 4)
 QUICK_IMAGES = 3
@@ -62,43 +75,11 @@ TARGET_OLD = 1.0  # dB over srcnn-photo
 TARGET_REF = 1.0  # dB over OpenCV FSRCNN
 CV2_HINT = "cv2 with dnn_superres is not installed (pip install -e '.[bench]'): OpenCV rows left out"
 
-Runner = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class Method:
-    """One method at one scale: kind "input", "bicubic", "ours" (spec = name or path) or "opencv" (spec = .pb)."""
-
-    name: str
-    kind: str
-    scale: int
-    spec: str = ""
-    algo: str = ""
-
-
-@dataclass
-class Sample:
-    """One benchmark image: its stem, Y of the HR (uint8 HxW), the LR as read (uint8 HxWxC, C 1 or 3), gray."""
-
-    name: str
-    hr_y: np.ndarray
-    lr: np.ndarray
-    gray: bool
-
-
-def has_cv2() -> bool:
-    """Whether OpenCV with the contrib dnn_superres module is importable."""
-    try:
-        import cv2
-    except ImportError:
-        return False
-    return hasattr(cv2, "dnn_superres")
-
 
 def load_set(bench: Path, scale: int, set_name: str, limit: int | None = None) -> list[Sample]:
     """The (HR, LR) pairs of one set at one scale, sorted by name; ``limit``: the first images only."""
+    from srcnn.color import y_uint8
     from srcnn.images import read
-    from srcnn.metrics import to_y_uint8
 
     folder = bench / str(scale) / set_name
     hr_files = sorted((folder / "HR").glob("*.png"))
@@ -113,8 +94,7 @@ def load_set(bench: Path, scale: int, set_name: str, limit: int | None = None) -
                              f"{lr.shape} {lr.dtype}")
         if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
             raise ValueError(f"{lr_path}: LR {lr.shape[:2]} x{scale} is not the HR size {hr.shape[:2]}")
-        gray = hr.shape[2] == 1
-        samples.append(Sample(hr_path.stem, hr[:, :, 0] if gray else to_y_uint8(hr), lr, gray))
+        samples.append(Sample(hr_path.stem, y_uint8(hr), lr, hr.shape[2] == 1))
     return samples
 
 
@@ -136,55 +116,20 @@ def verify(bench: Path, manifest: Path, scales: list[int], sets: list[str]) -> l
 
 def make_runner(method: Method, device: str = "cpu") -> Runner:
     """The method as a callable: LR uint8 HxWxC (C 1 or 3) -> uint8 at the HR size (C 1 or 3)."""
-    scale = method.scale
     if method.kind == "input":
         return lambda lr: lr
-    if method.kind == "opencv":
-        import cv2
-
-        sr = cv2.dnn_superres.DnnSuperResImpl_create()
-        sr.readModel(method.spec)
-        sr.setModel(method.algo, scale)
-
-        def run_cv(lr: np.ndarray) -> np.ndarray:
-            """OpenCV's call in BGR; a gray LR goes in as R = G = B and comes out as the rounded mean."""
-            rgb = np.ascontiguousarray(np.repeat(lr, 3, axis=2) if lr.shape[2] == 1 else lr)
-            out = cv2.cvtColor(sr.upsample(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)), cv2.COLOR_BGR2RGB)
-            return np.round(out.mean(axis=2, keepdims=True)).astype(np.uint8) if lr.shape[2] == 1 else out
-
-        return run_cv
+    if method.kind == "opencv":  # a gray LR goes in as R = G = B and comes out as the rounded mean
+        return opencv_runner(method.spec, method.algo, method.scale)
     from srcnn.enhance import load_model
-    from srcnn.images import Picture
 
-    enhancer = load_model("bicubic" if method.kind == "bicubic" else method.spec, device=device, scale=scale)
-
-    def run_ours(lr: np.ndarray) -> np.ndarray:
-        """Our whole path: Picture of the LR, enhance_picture at the scale, its pixels."""
-        return enhancer.enhance_picture(Picture(lr), scale=scale).pixels
-
-    return run_ours
+    enhancer = load_model("bicubic" if method.kind == "bicubic" else method.spec, device=device, scale=method.scale)
+    return enhancer_runner(enhancer, method.scale)
 
 
 def evaluate(run: Runner, samples: list[Sample], scale: int, with_ssim: bool = True) -> dict:
-    """Protocol Y-PSNR (and SSIM) of ``run`` on ``samples``: {"psnr", "ssim", "per_image": [...]} (means)."""
-    from srcnn.metrics import psnr_y, ssim_y, to_y_uint8
-
-    border = scale if scale > 1 else 0
-    rows = []
-    for s in samples:
-        out = run(s.lr)
-        if out.dtype != np.uint8 or out.ndim != 3 or out.shape[:2] != s.hr_y.shape or out.shape[2] not in (1, 3):
-            raise ValueError(f"{s.name}: expected {s.hr_y.shape} x 1 or 3 uint8, got {out.shape} {out.dtype}")
-        if out.shape[2] == 1:
-            y = out[:, :, 0]
-        elif s.gray:  # a gray image's Y is its value: the RGB output's rounded mean (R = G = B up to rounding)
-            y = np.round(out.mean(axis=2)).astype(np.uint8)
-        else:
-            y = to_y_uint8(out)
-        rows.append({"name": s.name, "psnr": psnr_y(s.hr_y, y, border),
-                     "ssim": ssim_y(s.hr_y, y, border) if with_ssim else None})
-    return {"psnr": float(np.mean([r["psnr"] for r in rows])),
-            "ssim": float(np.mean([r["ssim"] for r in rows])) if with_ssim else None, "per_image": rows}
+    """Protocol Y-PSNR (and SSIM) of ``run`` on ``samples``, ``scale`` px shaved (none at x1): {"psnr", "ssim",
+    "per_image": [...]} (means); an output may be gray (HxWx1) or RGB (a gray image's Y: the rounded mean)."""
+    return score(run, samples, scale if scale > 1 else 0, with_ssim)
 
 
 def model_scales(spec: str, requested: list[int]) -> list[int]:
@@ -216,10 +161,7 @@ def list_methods(scales: list[int], models: list[str], peers: Path | None = PEER
         if old_default:
             methods.append(Method(old_default, "ours", s, old_default))
         if peers is not None and s > 1:
-            for label, stem, algo in OPENCV:
-                pb = peers / f"{stem}_x{s}.pb"
-                if pb.is_file():
-                    methods.append(Method(label, "opencv", s, str(pb), algo))
+            methods += opencv_methods(OPENCV, peers, s)
         for spec, at in extra.items():
             if s in at:
                 path = spec.rsplit("@", 1)[0]
