@@ -2,6 +2,8 @@
 
     python tools/ship_model.py runs/x3 srcnn-x3 --data ../shared/data [--status interim]
     python tools/ship_model.py runs/x3-stage2 srcnn-x3 --previous <the stage-1 card>.json   # a second stage
+    python tools/ship_model.py runs/real-x2 real-x2 --purpose "..." --scales 2 --realistic realistic-x2.json
+    python tools/ship_model.py --family real real-x1 real-x2 real-x4 --purpose "..." --scale 2   # a family card
 
 The card (src/srcnn/weights/<name>.json) records the data, config, steps, wall time, hardware, the exact
 training command, validation metrics (held-out training photos) and test-set metrics measured here, and the
@@ -43,13 +45,94 @@ def _hours(seconds: float | None) -> str:
             "checkpoints included)")
 
 
+def parse_scales(text: str) -> list[float] | dict[str, float]:
+    """ "2" or "1,2,4" -> a list; "1-4" -> {"min": 1, "max": 4} (a card's "scales")."""
+    def n(v: str) -> float:
+        return int(v) if float(v).is_integer() else float(v)
+    if "-" in text:
+        lo, hi = text.split("-", 1)
+        return {"min": n(lo), "max": n(hi)}
+    return [n(v) for v in text.split(",") if v.strip()]
+
+
+def realistic_metrics(report_file: Path, weights: Path, name: str) -> dict[str, str]:
+    """The model's rows of a ``benchmarks/realistic.py --json`` report: {"realistic x2 Set14": "24.10 (bicubic
+    23.10, +1.00)", ..., "realistic x2 mean": ...}; the model's row is the one whose spec is ``weights`` or ``name``."""
+    report = json.loads(report_file.read_text())
+    sets = report["sets"]
+    metrics: dict[str, str] = {}
+    for scale, rows in report["results"].items():
+        base = next((r for r in rows if r["kind"] in ("input", "bicubic")), None)
+        mine = next((r for r in rows if r.get("spec") in (name, str(weights))
+                     or (r.get("spec") and Path(r["spec"]).resolve() == weights.resolve())), None)
+        if mine is None or base is None:
+            continue
+        what = "input" if base["kind"] == "input" else "bicubic"
+        for st in [*sets, "mean"]:
+            if st == "mean":
+                q = sum(mine["quality"][x]["psnr"] for x in sets) / len(sets)
+                b = sum(base["quality"][x]["psnr"] for x in sets) / len(sets)
+            else:
+                q, b = mine["quality"][st]["psnr"], base["quality"][st]["psnr"]
+            metrics[f"realistic x{scale} {st}"] = f"{q:.2f} ({what} {b:.2f}, {q - b:+.2f})"
+    if not metrics:
+        raise SystemExit(f"ship_model: {report_file} has no rows for {weights} or {name}")
+    return metrics
+
+
+def ship_family(argv: list[str]) -> None:
+    """Write a family card: one name for one model per trained scale (see srcnn.zoo)."""
+    p = argparse.ArgumentParser(description=ship_family.__doc__)
+    p.add_argument("--family", required=True, help="the family's name")
+    p.add_argument("members", nargs="+", help="shipped member names; each card's scale is its key")
+    p.add_argument("--purpose", required=True)
+    p.add_argument("--summary", default="")
+    p.add_argument("--scales", default="1-4")
+    p.add_argument("--scale", type=int, default=2, help="the default scale (a member must be trained for it)")
+    a = p.parse_args(argv)
+    family, metrics = {}, {}
+    for m in a.members:
+        raw = json.loads((weights_dir() / f"{m}.json").read_text())
+        family[str(raw["scale"])] = m
+        metrics.update({f"{m}: {k}": v for k, v in raw.get("metrics", {}).items() if k.startswith("realistic")})
+    if str(a.scale) not in family:
+        raise SystemExit(f"ship_model: no member is trained for the default scale {a.scale}")
+    card = {"name": a.family, "family": dict(sorted(family.items(), key=lambda kv: int(kv[0]))),
+            "task": "photo", "scale": a.scale, "scales": parse_scales(a.scales), "purpose": a.purpose,
+            "summary": a.summary or f"one model per trained scale ({', '.join(a.members)}); other scales by the "
+                                    f"nearest (log scale, ties up) and the one bicubic",
+            "metrics": metrics}
+    (weights_dir() / f"{a.family}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(card, indent=2, ensure_ascii=False))
+
+
+def _summary(meta: dict, task: str, scale: int) -> str:
+    c, arch = meta["config"], meta.get("arch", "srcnn")
+    color = "RGB" if c.get("channels") == 3 else "Y"
+    if arch == "compact":
+        return (f"CompactSR (3x3 convs, width {c['width']}, {c['depth']} inner layers, PReLU"
+                f"{', anchor' if c.get('anchor') else ''}) on {color}, {task} x{scale}")
+    if arch == "fsrcnn":
+        return f"FSRCNN d={c['d']}, s={c['s']}, m={c['m']} on {color}, {task} x{scale}"
+    return f"SRCNN {c['f1']}-{c['f2']}-{c['f3']} on {color}, {task} x{scale}"
+
+
 def main() -> None:
+    import sys
+
+    if "--family" in sys.argv[1:]:
+        ship_family(sys.argv[1:])
+        return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path)
     p.add_argument("name")
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--status", default="final", choices=["final", "interim"])
     p.add_argument("--summary", default="")
+    p.add_argument("--purpose", default="", help="what the model is for, in one plain sentence (the page shows it)")
+    p.add_argument("--scales", default="", help='the scales it is made for: "2", "1,2,4" or "1-4"')
+    p.add_argument("--realistic", type=Path, default=None,
+                   help="a benchmarks/realistic.py --json report holding this run's best.safetensors")
     p.add_argument("--hardware", default="", help="override the hardware line (e.g. a run that changed threads)")
     p.add_argument("--previous", type=Path, default=None,
                    help="card of the earlier stage this run continued from (its init_from): the new card lists "
@@ -67,7 +150,19 @@ def main() -> None:
     scale = 2 if isinstance(scale, list) else int(round(float(scale)))
     enh = load_model(dst)
     metrics: dict[str, str] = {}
-    if task == "jpeg":
+    post = meta.get("arch", "srcnn") != "srcnn"
+    if a.realistic:
+        metrics.update(realistic_metrics(a.realistic, src, a.name))
+    if post and scale == 1:  # a same-size model: JPEG artefacts on the JPEG test sets
+        for d in ("LIVE1", "Classic5"):
+            for q in (20, 40):
+                r = evaluate_dataset(enh, a.data / d, scale=1, jpeg_quality=q)
+                metrics[f"{d} q{q}"] = f"{r.psnr:.2f} / {r.ssim:.4f} (JPEG {r.baseline_psnr:.2f})"
+    elif post:  # a post-upsampling net at its own factor, on clean (bicubic-downscaled) inputs
+        for d in ("Set5", "Set14"):
+            r = evaluate_dataset(enh, a.data / d, scale=scale)
+            metrics[f"{d} x{scale}"] = f"{r.psnr:.2f} / {r.ssim:.4f} (bicubic {r.baseline_psnr:.2f})"
+    elif task == "jpeg":
         for d in ("LIVE1", "Classic5"):
             for q in (10, 20, 30, 40):
                 r = evaluate_dataset(enh, a.data / d, scale=1, jpeg_quality=q)
@@ -125,8 +220,9 @@ def main() -> None:
         "status": a.status,
         "task": task,
         "scale": scale,
-        "summary": a.summary or f"SRCNN {meta['config']['f1']}-{meta['config']['f2']}-{meta['config']['f3']} "
-                                 f"on Y, {task} x{scale}",
+        "summary": a.summary or _summary(meta, task, scale),
+        **({"purpose": a.purpose} if a.purpose else {}),
+        **({"scales": parse_scales(a.scales)} if a.scales else {}),
         "architecture": meta["config"],
         "degradation": meta.get("degradation"),
         "training_data": meta.get("data"),
