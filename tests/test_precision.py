@@ -30,14 +30,14 @@ def test_fp32_is_exactly_the_plain_forward_pass():
 
 
 def _tasks(card) -> list[tuple[str, int, int | None]]:
-    if card.task == "jpeg":
+    if card.task == "jpeg" or card.scale == 1:  # a same-size model: on JPEG artefacts
         return [("Set5", 1, 20), ("Set14", 1, 20)]
     return [("Set5", int(card.scale), None), ("Set14", int(card.scale), None)]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not cpu_bf16(), reason="this CPU has no bf16 units (AMX or AVX512-BF16): bf16 would be emulated")
-@pytest.mark.parametrize("name", [c.name for c in available()])
+@pytest.mark.parametrize("name", [c.name for c in available() if not c.members])  # a family: its members
 def test_bf16_changes_y_psnr_by_at_most_001_db(name, data_dir):
     card = next(c for c in available() if c.name == name)
     fp32 = load_model(name, device="cpu", precision="fp32")
