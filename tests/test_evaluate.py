@@ -88,6 +88,26 @@ def test_markdown_table_and_stdout(data_dir, tmp_path, capsys):
     assert len(cells) == len(lines[0].strip("|").split("|"))
 
 
+def test_report_labels_and_tables_have_one_home():
+    """The task and baseline labels and the Markdown rows that `srcnn evaluate --markdown` and `make results` write."""
+    from srcnn.evaluate import DatasetResult, baseline_label, markdown_table, task_label, to_markdown, to_table
+    from srcnn.results import model_table
+
+    assert [task_label(3, None), task_label(1, 20), task_label(1, 20, jpeg_word=True)] == ["x3", "q20", "JPEG q20"]
+    assert [baseline_label(3, None), baseline_label(3, None, with_scale=False), baseline_label(1, 20)] == [
+        "bicubic x3", "bicubic", "JPEG q20"]
+    assert markdown_table(["a", "b"], [["1", "2"]]) == ["| a | b |", "|---|---|", "| 1 | 2 |"]
+    sr = DatasetResult("Set5", 3, None, 5, 31.234, 0.88121, 30.39, 0.8682)
+    jp = DatasetResult("LIVE1", 1, 20, 29, 31.5, 0.87, 30.1, 0.85)
+    assert to_markdown("m", [sr, jp]).splitlines()[2:] == [
+        "| Set5 | x3 | 5 | bicubic x3 | 30.39 / 0.8682 | 31.23 / 0.8812 | +0.84 |",
+        "| LIVE1 | JPEG q20 | 29 | JPEG q20 | 30.10 / 0.8500 | 31.50 / 0.8700 | +1.40 |"]
+    assert [line.split()[1] for line in to_table("m", [sr, jp]).splitlines()[2:]] == ["x3", "q20"]
+    assert model_table("m", [sr, jp], "SRCNN")[2:] == [
+        "| m | Set5 | x3 | bicubic 30.39 / 0.8682 | **31.23 / 0.8812** | +0.84 | SRCNN 32.75 / 0.9090 |",
+        "| m | LIVE1 | q20 | JPEG q20 30.10 / 0.8500 | **31.50 / 0.8700** | +1.40 | SRCNN 31.29 / 0.8733 |"]
+
+
 def test_jpeg_task_on_classic5(data_dir, tmp_path):
     path = tmp_path / "q20.json"
     assert main(["evaluate", "-m", "bicubic", str(data_dir / "Classic5"), "--jpeg-quality", "20",

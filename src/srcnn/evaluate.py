@@ -10,20 +10,23 @@ nothing shaved. Networks on RGB (3 channels) get RGB, as in their training: see 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .color import y_uint8
 from .degrade import jpeg, modcrop
 from .enhance import Enhancer
 from .images import quantize, read, to_8bit
-from .metrics import psnr_y, ssim_y, to_y_uint8
+from .metrics import psnr_y, ssim_y
 from .resize import imresize
 
-__all__ = ["ImageResult", "DatasetResult", "evaluate_dataset", "to_json", "to_markdown", "to_table"]
+__all__ = ["ImageResult", "DatasetResult", "ground_truth_y", "protocol_input", "protocol_output", "enhance_plane",
+           "evaluate_image", "evaluate_dataset", "task_label", "baseline_label", "psnr_ssim", "markdown_table",
+           "to_json", "to_markdown", "to_table"]
 
 
 @dataclass
@@ -52,9 +55,31 @@ class DatasetResult:
     per_image: list[ImageResult] = field(default_factory=list)
 
 
-def _gt_y(path: Path) -> np.ndarray:
-    px = to_8bit(read(path).pixels)
-    return to_y_uint8(px if px.shape[2] == 3 else px[:, :, 0])
+def ground_truth_y(path: Path) -> np.ndarray:
+    """The protocol's ground truth of an image file: its Y rounded to uint8 (a gray image: its values)."""
+    return y_uint8(to_8bit(read(path).pixels))
+
+
+def protocol_input(gt: np.ndarray, scale: int, jpeg_quality: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The protocol's degradation of an HxW uint8 Y ground truth: (reference uint8, low-resolution, input) floats.
+
+    SR: reference = ``gt`` mod-cropped to ``scale``, low = imresize(reference, 1/scale), input = imresize(low,
+    scale) (float, unrounded). JPEG: reference = ``gt``, low = input = ``gt`` encoded at the quality and decoded.
+    """
+    if jpeg_quality:
+        inp = jpeg(gt.astype(np.float64) / 255.0, jpeg_quality)
+        return gt, inp, inp
+    ref = modcrop(gt, scale)
+    small = imresize(ref.astype(np.float64) / 255.0, 1.0 / scale)
+    return ref, small, imresize(small, scale)
+
+
+def protocol_output(enhancer: Enhancer, low: np.ndarray, inp: np.ndarray, scale: int) -> np.ndarray:
+    """The network's float output for :func:`protocol_input`'s ``low`` and ``inp``: a post-upsampling network gets
+    the low-resolution image itself and ``scale`` (1 for JPEG), a pre-upsampling one the input."""
+    if enhancer.upsampling == "post":
+        return enhance_plane(enhancer, low, scale)
+    return enhance_plane(enhancer, inp)
 
 
 def enhance_plane(enhancer: Enhancer, x: np.ndarray, scale: float = 1) -> np.ndarray:
@@ -84,8 +109,7 @@ def _evaluate_rgb(enhancer: Enhancer, path: Path, scale: int, jpeg_quality: int 
     f = torch.from_numpy(ref_rgb.transpose(2, 0, 1).astype(np.float64) / 255.0)
 
     def y_of(planes: torch.Tensor) -> np.ndarray:
-        u8 = quantize(planes.clamp(0, 1).numpy().transpose(1, 2, 0), 8)
-        return np.round(u8.astype(np.float64).mean(2)).astype(np.uint8) if gray else to_y_uint8(u8)
+        return y_uint8(quantize(planes.clamp(0, 1).numpy().transpose(1, 2, 0), 8), gray=gray)
 
     ref = y_of(f)
     if jpeg_quality:
@@ -105,32 +129,15 @@ def evaluate_image(enhancer: Enhancer, path: Path, scale: int, jpeg_quality: int
     """Protocol metrics of one ground-truth image for the model and its baseline (RGB networks: on RGB)."""
     if enhancer.model is not None and enhancer.channels == 3:
         return _evaluate_rgb(enhancer, path, scale, jpeg_quality)
-    gt = _gt_y(path)
-    if jpeg_quality:
-        ref = gt
-        inp = jpeg(gt.astype(np.float64) / 255.0, jpeg_quality)
-        base = quantize(inp, 8)
-        border = 0
-    else:
-        ref = modcrop(gt, scale)
-        y = ref.astype(np.float64) / 255.0
-        small = imresize(y, 1.0 / scale)
-        inp = imresize(small, scale)
-        base = quantize(inp, 8)
-        border = scale
+    ref, low, inp = protocol_input(ground_truth_y(path), scale, jpeg_quality)
+    base = quantize(inp, 8)
+    border = 0 if jpeg_quality else scale
     if enhancer.model is None:
         out = base
-    elif enhancer.upsampling == "post":  # the network gets the low-resolution image itself
-        out = quantize(enhance_plane(enhancer, inp if jpeg_quality else small, 1 if jpeg_quality else scale), 8)
     else:
-        out = quantize(enhance_plane(enhancer, inp), 8)
-    return ImageResult(
-        path.name,
-        psnr_y(ref, out, border),
-        ssim_y(ref, out, border),
-        psnr_y(ref, base, border),
-        ssim_y(ref, base, border),
-    )
+        out = quantize(protocol_output(enhancer, low, inp, 1 if jpeg_quality else scale), 8)
+    return ImageResult(path.name, psnr_y(ref, out, border), ssim_y(ref, out, border), psnr_y(ref, base, border),
+                       ssim_y(ref, base, border))
 
 
 def evaluate_dataset(
@@ -164,33 +171,44 @@ def to_json(model: str, results: Sequence[DatasetResult]) -> str:
     return json.dumps({"model": model, "results": [asdict(r) for r in results]}, indent=2)
 
 
-def _baseline_name(r: DatasetResult) -> str:
-    return f"JPEG q{r.jpeg_quality}" if r.jpeg_quality else f"bicubic x{r.scale}"
+def task_label(scale: int, jpeg_quality: int | None, jpeg_word: bool = False) -> str:
+    """The task of a result in reports: "x3" (SR at that scale) or "q20" (JPEG at that quality; "JPEG q20")."""
+    if jpeg_quality:
+        return f"JPEG q{jpeg_quality}" if jpeg_word else f"q{jpeg_quality}"
+    return f"x{scale}"
+
+
+def baseline_label(scale: int, jpeg_quality: int | None, with_scale: bool = True) -> str:
+    """What the model is compared with: "bicubic x3" (or "bicubic") or "JPEG q20" (the decoded JPEG itself)."""
+    if jpeg_quality:
+        return task_label(scale, jpeg_quality, jpeg_word=True)
+    return f"bicubic x{scale}" if with_scale else "bicubic"
+
+
+def psnr_ssim(psnr: float, ssim: float) -> str:
+    """A report cell: "31.23 / 0.8812" (PSNR dB, SSIM)."""
+    return f"{psnr:.2f} / {ssim:.4f}"
+
+
+def markdown_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown table: the header, the ``|---|`` rule, one line per row of cells."""
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
 def to_table(model: str, results: Sequence[DatasetResult]) -> str:
     """A plain-text table: dataset, scale/quality, images, baseline and model PSNR/SSIM."""
     head = f"{'dataset':<10} {'task':<8} {'n':>3}  {'baseline PSNR/SSIM':>20}  {model + ' PSNR/SSIM':>24}  {'gain':>6}"
     lines = [head, "-" * len(head)]
-    for r in results:
-        task = f"q{r.jpeg_quality}" if r.jpeg_quality else f"x{r.scale}"
-        lines.append(
-            f"{r.dataset:<10} {task:<8} {r.images:>3}  {r.baseline_psnr:>11.2f} / {r.baseline_ssim:.4f}"
-            f"  {r.psnr:>15.2f} / {r.ssim:.4f}  {r.psnr - r.baseline_psnr:>+6.2f}"
-        )
+    lines += [f"{r.dataset:<10} {task_label(r.scale, r.jpeg_quality):<8} {r.images:>3}  {r.baseline_psnr:>11.2f} / "
+              f"{r.baseline_ssim:.4f}  {r.psnr:>15.2f} / {r.ssim:.4f}  {r.psnr - r.baseline_psnr:>+6.2f}"
+              for r in results]
     return "\n".join(lines)
 
 
 def to_markdown(model: str, results: Sequence[DatasetResult]) -> str:
     """A Markdown table of the same figures."""
-    lines = [
-        f"| dataset | task | images | baseline | baseline PSNR / SSIM | {model} PSNR / SSIM | gain (dB) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        task = f"JPEG q{r.jpeg_quality}" if r.jpeg_quality else f"x{r.scale}"
-        lines.append(
-            f"| {r.dataset} | {task} | {r.images} | {_baseline_name(r)} | {r.baseline_psnr:.2f} / "
-            f"{r.baseline_ssim:.4f} | {r.psnr:.2f} / {r.ssim:.4f} | {r.psnr - r.baseline_psnr:+.2f} |"
-        )
-    return "\n".join(lines)
+    head = ["dataset", "task", "images", "baseline", "baseline PSNR / SSIM", f"{model} PSNR / SSIM", "gain (dB)"]
+    rows = [[r.dataset, task_label(r.scale, r.jpeg_quality, jpeg_word=True), str(r.images),
+             baseline_label(r.scale, r.jpeg_quality), psnr_ssim(r.baseline_psnr, r.baseline_ssim),
+             psnr_ssim(r.psnr, r.ssim), f"{r.psnr - r.baseline_psnr:+.2f}"] for r in results]
+    return "\n".join(markdown_table(head, rows))

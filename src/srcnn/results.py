@@ -15,16 +15,23 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import atomic_write
-from .degrade import jpeg, modcrop
 from .demo import side_by_side
 from .enhance import Enhancer, load_model
-from .evaluate import DatasetResult, enhance_plane, evaluate_dataset
-from .images import Picture, quantize, read, write
-from .metrics import to_y_uint8
-from .resize import imresize
+from .evaluate import (
+    DatasetResult,
+    baseline_label,
+    evaluate_dataset,
+    ground_truth_y,
+    markdown_table,
+    protocol_input,
+    protocol_output,
+    psnr_ssim,
+    task_label,
+)
+from .images import Picture, quantize, read, to_8bit, write
 from .zoo import ModelCard, available
 
-__all__ = ["PAPER", "main", "real_figure", "real_figures"]
+__all__ = ["PAPER", "main", "model_table", "real_figure", "real_figures"]
 
 # Published references (shared/REFERENCE.md): SRCNN 9-5-5 ImageNet (TPAMI 2016, Tables 2-3) and AR-CNN (as
 # re-evaluated in the DnCNN paper), PSNR dB / SSIM.
@@ -42,44 +49,35 @@ QUALITIES = [10, 20, 30, 40]
 
 
 def _task_key(r: DatasetResult) -> str:
-    return f"q{r.jpeg_quality}" if r.jpeg_quality else f"x{r.scale}"
+    return task_label(r.scale, r.jpeg_quality)
 
 
-def _rows(model: str, results: list[DatasetResult], reference: str) -> list[str]:
-    out = []
-    for r in results:
-        ref = PAPER.get((r.dataset, _task_key(r)))
-        ref_s = f"{ref[0]:.2f} / {ref[1]:.4f}" if ref else "–"
-        base = f"JPEG q{r.jpeg_quality}" if r.jpeg_quality else "bicubic"
-        out.append(f"| {model} | {r.dataset} | {_task_key(r)} | {base} {r.baseline_psnr:.2f} / {r.baseline_ssim:.4f} "
-                   f"| **{r.psnr:.2f} / {r.ssim:.4f}** | {r.psnr - r.baseline_psnr:+.2f} | {reference} {ref_s} |")
-    return out
+def _paper(key: tuple[str, str]) -> str:
+    ref = PAPER.get(key)
+    return psnr_ssim(*ref) if ref else "–"
 
 
-def _header() -> list[str]:
-    return ["| model | set | task | baseline PSNR / SSIM | ours PSNR / SSIM | gain dB | paper PSNR / SSIM |",
-            "|---|---|---|---|---|---|---|"]
+def model_table(model: str, results: list[DatasetResult], reference: str) -> list[str]:
+    """One model's Markdown table: per set and task, baseline | ours | gain | the paper's (``reference``) figure."""
+    head = ["model", "set", "task", "baseline PSNR / SSIM", "ours PSNR / SSIM", "gain dB", "paper PSNR / SSIM"]
+    return markdown_table(head, (
+        [model, r.dataset, _task_key(r),
+         f"{baseline_label(r.scale, r.jpeg_quality, with_scale=False)} {psnr_ssim(r.baseline_psnr, r.baseline_ssim)}",
+         f"**{psnr_ssim(r.psnr, r.ssim)}**", f"{r.psnr - r.baseline_psnr:+.2f}",
+         f"{reference} {_paper((r.dataset, _task_key(r)))}"] for r in results))
 
 
 def _figure(enhancer: Enhancer, gt_path: Path, scale: int, quality: int | None, out: Path) -> None:
-    px = read(gt_path).pixels
-    px = px[:, :, 0] if px.shape[2] == 1 else to_y_uint8(px)
-    gt = modcrop(px, scale).astype(np.float64) / 255.0
-    small = imresize(gt, 1 / scale)
-    inp = jpeg(gt, quality) if quality else imresize(small, scale)
-    post = enhancer.upsampling == "post" and not quality  # it takes the low-resolution picture itself
-    res = enhance_plane(enhancer, small, scale) if post else enhance_plane(enhancer, inp)
+    """A crop of the protocol's input | the model's output | the ground truth (Y as gray), zoomed 2x."""
+    ref, low, inp = protocol_input(ground_truth_y(gt_path), scale, quality)
+    res = protocol_output(enhancer, low, inp, 1 if quality else scale)
 
-    def u8(a: np.ndarray) -> np.ndarray:
-        g = quantize(a, 8)
-        return np.stack([g] * 3, -1)
-
-    h, w = gt.shape
+    panels = [(baseline_label(scale, quality), quantize(inp, 8)), (enhancer.name, quantize(res, 8)),
+              ("ground truth", ref)]
+    h, w = ref.shape
     ch, cw = min(120, h), min(120, w)
     y0, x0 = (h - ch) // 2, (w - cw) // 2
-    label = f"JPEG q{quality}" if quality else f"bicubic x{scale}"
-    im = side_by_side([(label, u8(inp)), (enhancer.name, u8(res)), ("ground truth", u8(gt))],
-                      (y0, y0 + ch, x0, x0 + cw), zoom=2)
+    im = side_by_side([(label, np.stack([y] * 3, -1)) for label, y in panels], (y0, y0 + ch, x0, x0 + cw), zoom=2)
     out.parent.mkdir(parents=True, exist_ok=True)
     write(out, Picture(np.asarray(im)))
 
@@ -94,7 +92,7 @@ def real_figure(photo: Path, models: list[tuple[str, Enhancer]], scale: int, out
     from PIL import Image
 
     pic = read(photo)
-    pic = Picture(pixels=pic.pixels if pic.pixels.dtype == np.uint8 else quantize(pic.pixels / 65535.0, 8))
+    pic = Picture(pixels=to_8bit(pic.pixels))
     if pic.pixels.shape[2] == 1:
         pic = Picture(pixels=np.repeat(pic.pixels, 3, axis=2))
     h, w = pic.height * scale, pic.width * scale
@@ -127,7 +125,7 @@ def real_figures(folder: Path, models: list[tuple[str, Enhancer]], out: Path, sc
 
 
 def _cell(r: DatasetResult | None) -> str:
-    return f"{r.psnr:.2f} / {r.ssim:.4f}" if r else "–"
+    return psnr_ssim(r.psnr, r.ssim) if r else "–"
 
 
 BEGIN, END = "<!-- results:begin (make results) -->", "<!-- results:end -->"
@@ -147,10 +145,6 @@ def _update_readme(path: Path, block: list[str]) -> None:
 def _wall(c: ModelCard) -> str:
     s = c.raw.get("wall_time_s")
     return f"{s / 3600:.1f} h" if s else "–"
-
-
-def _base(r: DatasetResult) -> str:
-    return f"{r.baseline_psnr:.2f} / {r.baseline_ssim:.4f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,16 +203,17 @@ def main(argv: list[str] | None = None) -> int:
              "per-image PSNR averaged per set. Paper columns: SRCNN 9-5-5 (ImageNet, TPAMI 2016) for SR, AR-CNN "
              "(as re-evaluated in the DnCNN paper) for JPEG. Test sets were never used to train or select a "
              "model: each was chosen on photos held out of its training folders.", ""]
-    headline = ["| set | task | baseline (bicubic or JPEG input) | ours | model | paper | ours − paper dB |",
-                "|---|---|---|---|---|---|---|"]
+    rows = []
     for t in tasks:
         name, r = specialist.get(t, ("–", None))
         ref = PAPER.get(t)
-        ref_s = f"{ref[0]:.2f} / {ref[1]:.4f}" if ref else "–"
         diff = f"{r.psnr - ref[0]:+.2f}" if r and ref else "–"
-        headline.append(f"| {t[0]} | {t[1]} | {_base(base[t])} | **{_cell(r)}** | {name} | {ref_s} | {diff} |")
-    models = ["| model | task | default scale | state | wall time here | summary |", "|---|---|---|---|---|---|"]
-    models += [f"| `{c.name}` | {c.task} | {c.scale} | {c.state} | {_wall(c)} | {c.summary} |" for c in cards]
+        rows.append([t[0], t[1], psnr_ssim(base[t].baseline_psnr, base[t].baseline_ssim), f"**{_cell(r)}**", name,
+                     _paper(t), diff])
+    headline = markdown_table(["set", "task", "baseline (bicubic or JPEG input)", "ours", "model", "paper",
+                               "ours − paper dB"], rows)
+    models = markdown_table(["model", "task", "default scale", "state", "wall time here", "summary"],
+                            [[f"`{c.name}`", c.task, str(c.scale), c.state, _wall(c), c.summary] for c in cards])
     models.append("| `bicubic` | sr | any | baseline | – | the MATLAB-compatible bicubic (no network) |")
     lines = [*intro, "## Headline: each task's specialised model", "", *headline, "", "## Shipped models", "",
              *models]
@@ -228,17 +223,17 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["", f"## {c.name} ({c.task}, {c.state})", "", c.summary, ""]
         if c.task == "photo":
             lines += ["One blind model against the specialised ones on their own tasks: what the default gives "
-                      "up for handling any scale, blur and JPEG at once.", "",
-                      "| set | task | baseline | srcnn-photo | specialised | model | photo − specialised dB |",
-                      "|---|---|---|---|---|---|---|"]
+                      "up for handling any scale, blur and JPEG at once.", ""]
+            rows = []
             for r in per_model[c.name]:
                 t = (r.dataset, _task_key(r))
                 name, sr = specialist.get(t, ("–", None))
                 diff = f"{r.psnr - sr.psnr:+.2f}" if sr else "–"
-                lines.append(f"| {t[0]} | {t[1]} | {base[t].baseline_psnr:.2f} | **{_cell(r)}** | "
-                             f"{_cell(sr)} | {name} | {diff} |")
+                rows.append([t[0], t[1], f"{base[t].baseline_psnr:.2f}", f"**{_cell(r)}**", _cell(sr), name, diff])
+            lines += markdown_table(["set", "task", "baseline", "srcnn-photo", "specialised", "model",
+                                     "photo − specialised dB"], rows)
         else:
-            lines += _header() + _rows(c.name, per_model[c.name], "AR-CNN" if c.task == "jpeg" else "SRCNN")
+            lines += model_table(c.name, per_model[c.name], "AR-CNN" if c.task == "jpeg" else "SRCNN")
         lines += ["", f"![{c.name}](figures/{c.name}.png)"]
     out.mkdir(parents=True, exist_ok=True)
     text = "\n".join(lines) + "\n"
