@@ -764,33 +764,152 @@ def test_batch_stop_stops_the_queue(served: tuple[str, Any], browser: Any, tmp_p
     assert not page_.problems, page_.problems
 
 
-def test_a_folder_or_several_dropped_files_make_a_queue(server: str, browser: Any, tmp_path: Path) -> None:
-    """Choose a folder (pictures in subfolders too; other files left out, and said), or drop several files."""
-    import zipfile
-
+def _holiday(tmp_path: Path) -> Path:
+    """A folder of 3 pictures (one in a subfolder, with the same name as one above it) and 2 files that are not."""
     folder = tmp_path / "holiday"
     (folder / "day 2").mkdir(parents=True)
     photo_file(folder, "beach.png", seed=1)
-    photo_file(folder / "day 2", "beach.png", seed=2)  # the same name in a subfolder
+    photo_file(folder / "day 2", "beach.png", seed=2)
+    Image.fromarray(smooth_image(90, 120, seed=4)).save(folder / "harbour.jpg", quality=92)
     (folder / "notes.txt").write_text("not a photo")
     (folder / ".DS_Store").write_bytes(b"\0" * 10)
-    page_ = Page(browser, server)
+    return folder
+
+
+HOLIDAY_QUEUE = ["holiday/beach.png", "holiday/day 2/beach.png", "holiday/harbour.jpg"]
+HOLIDAY_SKIPPED = ["holiday/.DS_Store · skipped: a hidden file", "holiday/notes.txt · skipped: not a picture (.txt)"]
+
+
+def _names(page: Any, selector: str) -> list[str]:
+    return page.eval_on_selector_all(selector, "ns => ns.map(n => n.textContent)")
+
+
+def _trail(page: Any) -> None:
+    """Record every state each queue row takes (window.trail: label -> states, in order)."""
+    page.evaluate("""() => { window.trail = {};
+        new MutationObserver((records) => { for (const r of records) {
+            const name = r.target.querySelector('.q-name').textContent;
+            (window.trail[name] = window.trail[name] || []).push(r.target.dataset.state); } })
+        .observe(document.getElementById('queue'), {attributes: true, attributeFilter: ['data-state'], subtree: true});
+    }""")
+
+
+def _drop_from_disk(page: Any, *paths: Path) -> None:
+    """A real drag and drop of files or folders onto the drop zone, as from a file manager (CDP
+    Input.dispatchDragEvent with paths): the page gets real Files and FileSystemDirectoryEntry objects to walk."""
+    page.locator("#drop").scroll_into_view_if_needed()
+    box = page.locator("#drop").bounding_box()
+    assert box
+    at = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
+    data = {"items": [], "files": [str(p) for p in paths], "dragOperationsMask": 1}
+    cdp = page.context.new_cdp_session(page)
+    try:
+        for kind in ("dragEnter", "dragOver", "drop"):
+            cdp.send("Input.dispatchDragEvent", {"type": kind, **at, "data": data})
+    finally:
+        cdp.detach()
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (390, 844)], ids=["desktop", "phone"])
+def test_choose_a_folder_queues_its_pictures_lists_the_rest_and_zips_the_results(
+        server: str, browser: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    """A visible "Choose a folder…" control (keyboard too); a folder of 3 pictures and 2 other files: the 3 are
+    queued, each with its own state (waiting, running, done), the 2 others are listed with why they were left out,
+    and "Download all" is one zip of the 3 results, each under its folder path and from the right photo."""
+    import zipfile
+
+    folder = _holiday(tmp_path)
+    phone = size[0] < 500
+    page_ = Page(browser, server, *size, is_mobile=phone, has_touch=phone)
     with page_ as page:
+        control = page.get_by_text("Choose a folder…", exact=True)
+        assert control.is_visible() and in_viewport(page, "#folder-pick")  # on the first screen
+        assert page.get_by_label("Choose a folder…").get_attribute("id") == "folder"
+        assert page.get_attribute("#folder", "webkitdirectory") is not None
+        page.focus("#file")
+        page.keyboard.press("Tab")  # the next stop after the drop zone
+        assert page.evaluate("document.activeElement.id") == "folder"
+        assert page.evaluate("getComputedStyle(document.getElementById('folder-pick')).outlineStyle") != "none"
+        assert page.is_hidden("#skipped")
+
         page.set_input_files("#folder", str(folder))
-        assert page.eval_on_selector_all("#queue .q-name", "ns => ns.map(n => n.textContent)") == [
-            "holiday/beach.png", "holiday/day 2/beach.png"]
+        assert _names(page, "#queue .q-name") == HOLIDAY_QUEUE
+        assert _states(page) == ["waiting"] * 3
+        assert page.inner_text("#go") == "Enhance 3 photos" and page.is_disabled("#zip")
         assert "2 other files left out" in page.inner_text("#drop")
+        # Not dropped silently: each file that is no picture is named, with why.
+        assert page.is_visible("#skipped") and page.inner_text("#skipped-title") == "2 files left out (not pictures)"
+        assert _names(page, "#skipped-list li") == HOLIDAY_SKIPPED
+        assert page.is_visible("#skipped-list")
+        assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
+
+        _trail(page)
         page.select_option("#model", "bicubic")
         page.click("#go")
-        until(page, "document.querySelectorAll('#queue .q-item[data-state=done]').length === 2")
-        until(page, "!document.getElementById('zip').disabled")
+        until(page, "document.querySelectorAll('#queue .q-item[data-state=done]').length === 3"
+                    " && !document.getElementById('status').offsetParent")
+        assert _states(page) == ["done"] * 3 and page.is_disabled("#go")  # nothing left to do
+        assert "3 photos · 3 done" in page.inner_text("#queue-summary")
+        trail = page.evaluate("window.trail")
+        for name in HOLIDAY_QUEUE:  # one at a time: each went from waiting through running to done
+            states = [s for i, s in enumerate(trail[name]) if i == 0 or trail[name][i - 1] != s]
+            assert states[-2:] == ["running", "done"] and set(states) <= {"waiting", "running", "done"}, (name, trail)
+        assert _names(page, "#skipped-list li") == HOLIDAY_SKIPPED  # still listed after the run
+
         with page.expect_download() as got:
             page.click("#zip")
+        assert got.value.suggested_filename == "srcnn-3-photos.zip"
         with zipfile.ZipFile(got.value.path()) as z:
             assert z.testzip() is None
-            assert sorted(z.namelist()) == ["holiday/beach_bicubic_x2.png", "holiday/day 2/beach_bicubic_x2.png"]
+            assert sorted(z.namelist()) == ["holiday/beach_bicubic_x2.png", "holiday/day 2/beach_bicubic_x2.png",
+                                            "holiday/harbour_bicubic_x2.jpg"]
+            results = {n: np.asarray(Image.open(io.BytesIO(z.read(n))).convert("RGB"), np.float64)
+                       for n in z.namelist()}
+    sources = {n.replace("_bicubic_x2", ""): np.asarray(Image.open(folder.parent / n.replace("_bicubic_x2", ""))
+                                                        .convert("RGB"), np.float64) for n in results}
+    for name, out in results.items():
+        assert out.shape == (180, 240, 3)
+        small = out.reshape(90, 2, 120, 2, 3).mean(axis=(1, 3))
+        errors = {src: float(np.mean((small - pixels) ** 2)) for src, pixels in sources.items()}
+        assert min(errors, key=errors.__getitem__) == name.replace("_bicubic_x2", ""), (name, errors)
+    assert not page_.problems, page_.problems
 
-        # Drag and drop of several files onto the drop zone (a DataTransfer made in the page).
+
+def test_a_dropped_folder_is_walked_and_several_dropped_files_make_a_queue(server: str, browser: Any,
+                                                                         tmp_path: Path) -> None:
+    """A folder dragged from the file manager is walked (subfolders, and past readEntries' batches of 100);
+    the files in it that are no pictures are listed with why; a drop of only such files says so; several
+    dropped files make a queue."""
+    folder = _holiday(tmp_path)
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(130):  # more than one readEntries batch
+        Image.new("RGB", (2, 2), (i, 2 * i % 256, 90)).save(many / f"p{i:03d}.png")
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "letter.pdf").write_bytes(b"%PDF-1.4\n")
+    (papers / "README").write_text("no extension")
+    page_ = Page(browser, server)
+    with page_ as page:
+        _drop_from_disk(page, folder)
+        until(page, "document.querySelectorAll('#queue .q-item').length === 3")
+        assert _names(page, "#queue .q-name") == HOLIDAY_QUEUE and _states(page) == ["waiting"] * 3
+        assert _names(page, "#skipped-list li") == HOLIDAY_SKIPPED and page.is_visible("#skipped-list")
+
+        _drop_from_disk(page, many)
+        until(page, "document.querySelectorAll('#queue .q-item').length === 130")
+        names = _names(page, "#queue .q-name")
+        assert names == [f"many/p{i:03d}.png" for i in range(130)]
+        assert page.is_hidden("#skipped")  # nothing left out this time: the old list is gone
+
+        _drop_from_disk(page, papers)  # no pictures at all
+        page.wait_for_selector("#error", state="visible")
+        assert "No pictures found there (2 other files" in page.inner_text("#error")
+        assert _names(page, "#skipped-list li") == ["papers/letter.pdf · skipped: not a picture (.pdf)",
+                                                    "papers/README · skipped: not a picture (no file type)"]
+        assert page.is_hidden("#queue-card") and page.is_disabled("#go")
+
+        # Several files dropped (a DataTransfer made in the page): a queue; the list of left-out files goes.
         page.evaluate("""async () => {
             const dt = new DataTransfer();
             for (const name of ['one.png', 'two.png', 'three.png']) {
@@ -802,9 +921,9 @@ def test_a_folder_or_several_dropped_files_make_a_queue(server: str, browser: An
             document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
         }""")
         until(page, "document.querySelectorAll('#queue .q-item').length === 3")
-        assert page.eval_on_selector_all("#queue .q-name", "ns => ns.map(n => n.textContent)") == [
-            "one.png", "three.png", "two.png"]
-        assert _states(page) == ["waiting"] * 3 and page.is_disabled("#zip")  # the old results are gone
+        assert _names(page, "#queue .q-name") == ["one.png", "three.png", "two.png"]
+        assert _states(page) == ["waiting"] * 3 and page.is_disabled("#zip") and page.is_hidden("#skipped")
+        assert page.is_hidden("#error")
     assert not page_.problems, page_.problems
 
 

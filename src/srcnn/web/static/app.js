@@ -23,6 +23,7 @@
     qualityValue: $("quality-value"), formatNote: $("format-note"), formatWarn: $("format-warn"),
     queueCard: $("queue-card"), queueTitle: $("queue-title"), queueSummary: $("queue-summary"), zip: $("zip"),
     queue: $("queue"), resultFormat: $("result-format"),
+    skipped: $("skipped"), skippedTitle: $("skipped-title"), skippedList: $("skipped-list"),
   };
 
   let models = [];
@@ -274,6 +275,7 @@
     if (!file || busy) return;
     clearResult();
     showError("");
+    showSkipped([]);
     resetItems();
     if (limits && file.size > limits.max_upload_bytes) {
       resetPick();
@@ -305,6 +307,37 @@
   // ---------------------------------------------------------------- several photos or a folder: the queue
   const PICTURE_NAME = /\.(jpe?g|jpe|jfif|png|webp|tiff?|bmp|gif|tga|ppm|pgm|pbm|pnm|ico|psd|jp2|j2k|jpx|avif|heic)$/i;
   const isPicture = (f) => !f.name.startsWith(".") && ((f.type || "").startsWith("image/") || PICTURE_NAME.test(f.name));
+  function skipReason(f) {
+    if (f.name.startsWith(".")) return "a hidden file";
+    const ext = /\.([^./]{1,12})$/.exec(f.name);
+    return `not a picture (${ext ? `.${ext[1].toLowerCase()}` : "no file type"})`;
+  }
+
+  // The files a folder or a drop brought that are not pictures: listed by name with why, never dropped silently.
+  const SKIPPED_SHOWN = 500;
+  function showSkipped(list) {
+    el.skippedList.textContent = "";
+    el.skipped.hidden = !list.length;
+    if (!list.length) return;
+    el.skippedTitle.textContent = `${list.length} file${list.length === 1 ? "" : "s"} left out (not pictures)`;
+    for (const s of list.slice(0, SKIPPED_SHOWN)) {
+      const li = document.createElement("li");
+      const name = document.createElement("span");
+      name.className = "s-name";
+      name.textContent = s.label;
+      const why = document.createElement("span");
+      why.className = "s-why";
+      why.textContent = ` · skipped: ${s.reason}`;
+      li.append(name, why);
+      el.skippedList.append(li);
+    }
+    if (list.length > SKIPPED_SHOWN) {
+      const li = document.createElement("li");
+      li.textContent = `… and ${list.length - SKIPPED_SHOWN} more`;
+      el.skippedList.append(li);
+    }
+    el.skipped.open = list.length <= 12; // a few: shown at once; many: one click away
+  }
 
   function newItem(file, dir) {
     return { file, dir, label: dir + file.name, sniff: null, state: "waiting", error: "", res: null, url: null,
@@ -326,14 +359,18 @@
     if (busy) return;
     const pictures = picked.length === 1 ? picked : picked.filter((p) => isPicture(p.file)); // one: as chosen
     const others = picked.length - pictures.length;
+    const skipped = picked.filter((p) => !pictures.includes(p))
+      .map((p) => ({ label: p.dir + p.file.name, reason: skipReason(p.file) }))
+      .sort((a, b) => a.label.localeCompare(b.label, undefined, { numeric: true }));
     if (pictures.length <= 1) {
-      if (pictures.length) { pick(pictures[0].file); return; }
+      if (pictures.length) { pick(pictures[0].file); showSkipped(skipped); return; }
       if (picked.length) {
         clearResult();
         resetItems();
         resetPick();
         updatePlan();
-        showError(`No pictures found there (${others} other file${others === 1 ? "" : "s"}). Choose JPEG, PNG, WebP, TIFF… files.`);
+        showError(`No pictures found there (${others} other file${others === 1 ? "" : "s"}, listed above). Choose JPEG, PNG, WebP, TIFF… files.`);
+        showSkipped(skipped);
       }
       return;
     }
@@ -352,11 +389,12 @@
     }
     const total = items.reduce((n, it) => n + it.file.size, 0);
     el.dropTitle.textContent = `${items.length} photos`;
-    el.dropHint.textContent = `${fmtBytes(total)} in all${others ? ` · ${others} other file${others === 1 ? "" : "s"} left out` : ""}`
+    el.dropHint.textContent = `${fmtBytes(total)} in all${others ? ` · ${others} other file${others === 1 ? "" : "s"} left out (listed below)` : ""}`
       + " · click or drop to choose others";
     el.queue.textContent = "";
     for (const it of items) el.queue.append(makeRow(it));
     el.queueCard.hidden = false;
+    showSkipped(skipped);
     updateQueueSummary();
     updatePlan();
     sniffAll();
