@@ -7,7 +7,6 @@ enhanced back, so the comparison shows bicubic | srcnn | the original photo, lik
 from __future__ import annotations
 
 import argparse
-import sys
 from importlib import resources
 from pathlib import Path
 
@@ -85,13 +84,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print where the files are."""
     from .checkpoint import WeightsError
+    from .export import fail
     from .images import ImageError
 
     try:
         result, comp, name = run_demo(Path(args.out), args.model)
     except (WeightsError, ImageError, OSError) as e:
-        print(f"srcnn: error: {e}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     print(f"model: {name}")
     if name == "bicubic":
         print("note: no trained model ships with this version yet, so the demo shows the bicubic baseline")

@@ -19,7 +19,17 @@ from pathlib import Path
 from ._onnx import CONTRACT, DEFAULT_OPSET, MIN_OPSET, build_onnx, model_metadata
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "CONTRACT", "build_onnx", "model_metadata", "export_onnx", "add_arguments",
-           "run"]
+           "run", "fail"]
+
+
+def fail(message: str, prog: str = "srcnn", code: int = 2) -> int:
+    """Print the one-line error ``<prog>: error: <message>`` on stderr and return ``code``, the exit status.
+
+    The error line of the commands' ``run``/``main`` (export, demo, prepare, results); it lives in the lightest
+    Jobs module (no torch, no numpy at import) so that each of them, and the Face above, may import it.
+    """
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code
 
 
 def export_onnx(name_or_path: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -> Path:
@@ -53,14 +63,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         import onnx  # noqa: F401
     except ImportError:
-        print("srcnn: error: export needs the onnx package (pip install 'srcnn[onnx]')", file=sys.stderr)
-        return 2
+        return fail("export needs the onnx package (pip install 'srcnn[onnx]')")
     from .checkpoint import WeightsError
 
     try:
         path = export_onnx(args.model, args.output, args.opset)
     except (WeightsError, ValueError, OSError) as e:
-        print(f"srcnn: error: {e}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     print(f"{path} (opset {args.opset}, dynamic batch/height/width)")
     return 0

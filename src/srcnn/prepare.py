@@ -33,6 +33,7 @@ from .checkpoint import atomic_write
 from .color import rgb_to_gray_uint8
 from .data import IMAGE_EXTENSIONS
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
+from .export import fail
 from .images import DEFAULT_MAX_PIXELS, ImageError, Picture, is_temp_name, quantize, read, to_8bit, write
 from .resize import imresize
 
@@ -395,11 +396,9 @@ def run(args: argparse.Namespace) -> int:
         report = prepare(args.photos, args.out, options, progress=not args.quiet, force=args.force,
                          max_pixels=getattr(args, "max_pixels", DEFAULT_MAX_PIXELS))
     except PrepareError as e:
-        print(f"srcnn prepare: error: {e}", file=sys.stderr)
-        return 2
+        return fail(str(e), "srcnn prepare")
     except (OSError, ImageError) as e:  # e.g. disk full or an unwritable OUT
-        print(f"srcnn prepare: error: {e}", file=sys.stderr)
-        return 1
+        return fail(str(e), "srcnn prepare", 1)
     except KeyboardInterrupt:
         print("srcnn prepare: interrupted (written pairs are complete; no manifest)", file=sys.stderr)
         return 130

@@ -28,6 +28,7 @@ from .evaluate import (
     psnr_ssim,
     task_label,
 )
+from .export import fail
 from .images import Picture, quantize, read, to_8bit, write
 from .zoo import ModelCard, available
 
@@ -168,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     data, out = Path(a.data), Path(a.out)
     missing = [s for s in SR_SETS + JPEG_SETS if not (data / s).is_dir()]
     if missing:
-        print(f"srcnn.results: error: {', '.join(missing)} not found under {data} (use --data)", file=sys.stderr)
-        return 2
+        return fail(f"{', '.join(missing)} not found under {data} (use --data)", "srcnn.results")
     # (set, "x3" or "q20") -> results: the baseline, each shipped model, and the specialist for that task.
     tasks = [(d, f"x{s}") for s in (2, 3, 4) for d in SR_SETS] + [(d, f"q{q}") for d in JPEG_SETS for q in QUALITIES]
 
