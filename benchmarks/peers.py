@@ -48,20 +48,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
-from _common import (  # noqa: E402
-    PEERS_DIR,
-    ROOT,
-    Runner,
-    Sample,
-    enhancer_runner,
-    has_cv2,
-    opencv_methods,
-    opencv_runner,
-    peak_mib,
-    photo,
-    score,
-    status_mib,
-)
+from _common import PEERS_DIR, ROOT, Runner, Sample, has_cv2, peak_mib, photo, status_mib  # noqa: E402
 
 SIZES = {"1": (1152, 864), "12": (4032, 3024)}  # output W x H, 4:3, divisible by 2, 3 and 4
 QUICK_SIZES = {"1": (288, 216), "12": (576, 432)}
@@ -84,13 +71,13 @@ class Method(_common.Method):
 def build(method: Method) -> tuple[Runner, int | None]:
     """(RGB uint8 LR -> RGB uint8 HR callable, FLOP per output pixel of our network or None) for ``method``."""
     if method.kind == "opencv":
-        return opencv_runner(method.spec, method.algo, method.scale), None
+        return _common.opencv_runner(method.spec, method.algo, method.scale), None
     from srcnn.enhance import load_model
 
     enhancer = load_model("bicubic" if method.kind == "bicubic" else method.spec, device="cpu", scale=method.scale,
                           precision=method.precision)
     flop = getattr(enhancer.model, "flops_per_pixel", None) if enhancer.model is not None else None
-    return enhancer_runner(enhancer, method.scale), (int(flop) if flop is not None else None)
+    return _common.enhancer_runner(enhancer, method.scale), (int(flop) if flop is not None else None)
 
 
 def list_methods(scales: list[int], peers: Path, extra: list[str]) -> list[Method]:
@@ -110,7 +97,7 @@ def list_methods(scales: list[int], peers: Path, extra: list[str]) -> list[Metho
     methods = []
     for s in sorted(set(scales) | {m.scale for m in ours}):
         methods.append(Method("bicubic (ours)", "bicubic", s))
-        methods += opencv_methods(OPENCV, peers, s, Method)
+        methods += _common.opencv_methods(OPENCV, peers, s, Method)
         methods += [m for m in ours if m.scale == s]
     return methods
 
@@ -136,7 +123,7 @@ def prepare(paths: list[Path], scale: int) -> list[Sample]:
 def quality(run: Runner, samples: list[Sample], scale: int, with_ssim: bool = True) -> dict:
     """Protocol Y-PSNR (and SSIM) of ``run`` on ``samples``, ``scale`` px shaved: {"psnr", "ssim", "per_image": [...]}
     (means); every output must be RGB."""
-    return score(run, samples, scale, with_ssim, channels=(3,))
+    return _common.score(run, samples, scale, with_ssim, channels=(3,))
 
 
 def _median(xs: list[float]) -> float:

@@ -48,18 +48,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (  # noqa: E402
-    PEERS_DIR,
-    ROOT,
-    Method,
-    Runner,
-    Sample,
-    enhancer_runner,
-    has_cv2,
-    opencv_methods,
-    opencv_runner,
-    score,
-)
+import _common  # noqa: E402
+from _common import PEERS_DIR, ROOT, Method, Runner, Sample, has_cv2  # noqa: E402
 
 BENCH_DIR = ROOT / "bench-data" / "realistic"
 MANIFEST = ROOT / "benchmarks" / "realistic-bench.json"
@@ -119,17 +109,17 @@ def make_runner(method: Method, device: str = "cpu") -> Runner:
     if method.kind == "input":
         return lambda lr: lr
     if method.kind == "opencv":  # a gray LR goes in as R = G = B and comes out as the rounded mean
-        return opencv_runner(method.spec, method.algo, method.scale)
+        return _common.opencv_runner(method.spec, method.algo, method.scale)
     from srcnn.enhance import load_model
 
     enhancer = load_model("bicubic" if method.kind == "bicubic" else method.spec, device=device, scale=method.scale)
-    return enhancer_runner(enhancer, method.scale)
+    return _common.enhancer_runner(enhancer, method.scale)
 
 
 def evaluate(run: Runner, samples: list[Sample], scale: int, with_ssim: bool = True) -> dict:
     """Protocol Y-PSNR (and SSIM) of ``run`` on ``samples``, ``scale`` px shaved (none at x1): {"psnr", "ssim",
     "per_image": [...]} (means); an output may be gray (HxWx1) or RGB (a gray image's Y: the rounded mean)."""
-    return score(run, samples, scale if scale > 1 else 0, with_ssim)
+    return _common.score(run, samples, scale if scale > 1 else 0, with_ssim)
 
 
 def model_scales(spec: str, requested: list[int]) -> list[int]:
@@ -161,7 +151,7 @@ def list_methods(scales: list[int], models: list[str], peers: Path | None = PEER
         if old_default:
             methods.append(Method(old_default, "ours", s, old_default))
         if peers is not None and s > 1:
-            methods += opencv_methods(OPENCV, peers, s)
+            methods += _common.opencv_methods(OPENCV, peers, s)
         for spec, at in extra.items():
             if s in at:
                 path = spec.rsplit("@", 1)[0]
