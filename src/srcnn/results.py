@@ -171,12 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         return fail(f"{', '.join(missing)} not found under {data} (use --data)", "srcnn.results")
     # (set, "x3" or "q20") -> results: the baseline, each shipped model, and the specialist for that task.
-    tasks = [(d, f"x{s}") for s in (2, 3, 4) for d in SR_SETS] + [(d, f"q{q}") for d in JPEG_SETS for q in QUALITIES]
+    settings = {(d, task_label(s, None)): (s, None) for s in (2, 3, 4) for d in SR_SETS}
+    settings |= {(d, task_label(1, q)): (1, q) for d in JPEG_SETS for q in QUALITIES}
+    tasks = list(settings)
 
     def run(enh: Enhancer, d: str, key: str) -> DatasetResult:
-        if key[0] == "q":
-            return evaluate_dataset(enh, data / d, scale=1, jpeg_quality=int(key[1:]))
-        return evaluate_dataset(enh, data / d, scale=int(key[1:]))
+        scale, quality = settings[d, key]
+        return evaluate_dataset(enh, data / d, scale=scale, jpeg_quality=quality)
 
     bicubic = load_model("bicubic")
     base = {t: run(bicubic, *t) for t in tasks}
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         elif c.task == "photo":
             mine = [t for t in tasks if t[1] != "q10" and t[1] != "q30"]
         else:
-            mine = [t for t in tasks if t[1] == f"x{c.scale}"]
+            mine = [t for t in tasks if t[1] == task_label(c.scale, None)]
         per_model[c.name] = [run(enh, *t) for t in mine]
         if c.task != "photo":
             specialist.update({t: (c.name, r) for t, r in zip(mine, per_model[c.name], strict=True)})
