@@ -5,17 +5,14 @@ written atomically every ``ckpt_every_s`` seconds and at each validation), ``bes
 the best validation PSNR; EMA weights when EMA is on), ``log.csv``, TensorBoard events, ``curve.png``.
 Item ``i`` of the data depends only on the seed and ``i``, the learning rate only on the step, so ``resume``
 continues the exact trajectory. Under torchrun each process takes its slice of the global batch (DDP).
+Machinery you may skip: ``_runfolder`` (every file of the run folder) and ``_ddp`` (torch.distributed).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import csv
-import errno
-import json
 import math
-import os
 import signal
 import sys
 import time
@@ -29,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from .checkpoint import atomic_write, load_state, save_state, save_weights
-from .config import Config, to_toml
-from .data import (
+from ..checkpoint import load_weights, save_state, sha256_file
+from ..color import rgb_to_y
+from ..config import Config, to_toml
+from ..data import (
     PairTiles,
     PhotoPatches,
     ValImage,
@@ -42,18 +40,15 @@ from .data import (
     rescale_photos,
     split_photos,
 )
-from .degrade import Degradation
-from .device import DeviceError, resolve_device
-from .images import quantize
-from .metrics import psnr_y, ssim_y
-from .model import FSRCNN, SRCNN, CompactSR
+from ..degrade import Degradation
+from ..images import quantize
+from ..metrics import psnr_y, ssim_y
+from ..model import FSRCNN, SRCNN, CompactSR
+from ._ddp import Ranks, barrier, close_ranks, max_param_diff, setup_ranks, stop_on_any_rank, verdict_of_rank_0, wrap
+from ._runfolder import RunFolder, TrainError
 
 __all__ = ["train", "TrainError", "TrainInterrupted", "validate", "lr_at", "max_param_diff", "training_data",
            "StepBatches"]
-
-
-class TrainError(Exception):
-    """A problem the user can fix (bad paths, existing run folder, unwritable folder); one-line message."""
 
 
 class TrainInterrupted(Exception):
@@ -121,8 +116,6 @@ def training_data(cfg: Config, rank: int) -> tuple[torch.utils.data.Dataset, lis
 @torch.no_grad()
 def validate(model: torch.nn.Module, images: list[ValImage], device: torch.device) -> tuple[float, float]:
     """Mean protocol PSNR (dB) and SSIM on Y of the validation images (outputs clipped, rounded to uint8)."""
-    from .color import rgb_to_y
-
     model.eval()
     ps, ss = [], []
     for im in images:
@@ -162,22 +155,6 @@ def _ignore_stop_signals(_: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def max_param_diff(model: torch.nn.Module, device: torch.device, dist: Any) -> float:
-    """Largest |parameter - rank 0's| over every rank (0.0 when the DDP ranks hold identical weights).
-
-    Rank 0's parameters are broadcast in place into a tensor on the process group's device (CUDA for NCCL):
-    broadcasting into ``ref.to(device)``, a temporary, left ``ref`` as this rank's own values, so the check read
-    0 on CUDA whatever the weights were.
-    """
-    dev = device if device.type == "cuda" else torch.device("cpu")
-    flat = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()]).to(dev)
-    ref = flat.clone()
-    dist.broadcast(ref, 0)
-    diff = (flat - ref).abs().max().reshape(1)
-    dist.all_reduce(diff, op=dist.ReduceOp.MAX)
-    return float(diff.item())
-
-
 def _shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
@@ -201,152 +178,12 @@ def _init_model(model: SRCNN, scheme: str) -> None:
             torch.nn.init.zeros_(conv.bias)
 
 
-def _plot(history: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [h["step"] for h in history if h.get("loss") not in ("", None)]
-    loss = [float(h["loss"]) for h in history if h.get("loss") not in ("", None)]
-    vs = [h["step"] for h in history if h.get("val_psnr") not in ("", None)]
-    vp = [float(h["val_psnr"]) for h in history if h.get("val_psnr") not in ("", None)]
-    fig, ax1 = plt.subplots(figsize=(8, 4.5), dpi=100)
-    ax1.plot(steps, loss, color="tab:blue", lw=1, label="training loss (MSE)")
-    ax1.set_yscale("log")
-    ax1.set_xlabel("step")
-    ax1.set_ylabel("loss", color="tab:blue")
-    ax2 = ax1.twinx()
-    ax2.plot(vs, vp, "o-", color="tab:red", ms=3, label="validation PSNR")
-    ax2.set_ylabel("validation Y-PSNR (dB)", color="tab:red")
-    ax1.set_title(path.parent.name)
-    fig.tight_layout()
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
-
-
-_WRITE_ERRORS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
-                 errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
-
-
-@contextlib.contextmanager
-def _writing(out: Path, state_path: Path) -> Iterator[None]:
-    """Turn an OSError while writing into the run folder (disk full, quota, permissions) into a one-line TrainError."""
-    try:
-        yield
-    except OSError as e:
-        reason = _WRITE_ERRORS.get(e.errno, " ".join(str(e.strerror or e).split()))
-        keep = (f"{state_path.name} still holds the last good checkpoint: free some space, then continue with --resume"
-                if state_path.exists() else "free some space, then start again")
-        raise TrainError(f"{out}: cannot write to the run folder ({reason}); {keep}") from None
-
-
-def _remove_stale_temp_files(out: Path) -> None:
-    """Remove temporary files that a killed run left half-written (atomic_write's ``.<name>.<random>.tmp``)."""
-    for pattern in (".last.pt.*.tmp", ".best.safetensors.*.tmp", ".log.csv.*.tmp", ".curve.png.*.tmp"):
-        for p in out.glob(pattern):
-            with contextlib.suppress(OSError):
-                p.unlink()
-
-
-_FIELDS = ["step", "elapsed_s", "loss", "lr", "val_psnr", "val_ssim"]
-
-
-def _read_log(path: Path, upto: int) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
-    for r in rows:
-        r["step"] = int(r["step"])
-    return rows
-
-
-def _write_log(path: Path, rows: list[dict]) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=_FIELDS)
-            w.writeheader()
-            w.writerows(rows)
-
-    atomic_write(path, write)
-
-
-def _preflight(out: Path, state_path: Path, resume: bool) -> None:
-    """Check the run folder before any work: resume or not as asked, writable; remove stale temp files."""
-    if state_path.exists() and not resume:
-        raise TrainError(f"{out} already holds a run: add --resume, or set train.out to a new folder")
-    if resume and not state_path.exists():
-        raise TrainError(f"{out}: nothing to resume (no last.pt); drop --resume to start")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as e:
-        raise TrainError(f"{out}: run folder not writable ({e.strerror}); set train.out") from None
-    _remove_stale_temp_files(out)
-
-
-def train(cfg: Config, resume: bool = False, progress: bool = True, command: str = "") -> Path:
-    """Train per ``cfg``; returns the run folder. Resumes from ``last.pt`` when ``resume`` is set.
-
-    ``command`` (the command line that started this segment) is appended to ``commands.txt`` in the run folder
-    with the step it starts from, so a model card can give the exact commands of a run that spans sessions.
-    """
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    distributed = world > 1
-    try:
-        device = resolve_device(cfg.train.device)
-    except DeviceError as e:
-        raise TrainError(str(e)) from None
-    if distributed:
-        rank = int(os.environ["RANK"])
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if device.type == "cuda":
-            device = torch.device("cuda", local_rank)
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    else:
-        rank = 0
-    if cfg.data.batch % world:
-        raise TrainError(f"data.batch={cfg.data.batch} must be divisible by the {world} processes")
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    out = Path(cfg.train.out or f"runs/{cfg.train.name}")
-    state_path = out / "last.pt"
-    refusal = ""
-    if rank == 0:
-        try:
-            _preflight(out, state_path, resume)
-        except TrainError as e:
-            refusal = str(e)
-    if distributed:  # rank 0's verdict, so that no rank waits for a run that will not start
-        buf = torch.zeros(1024, dtype=torch.uint8)
-        raw = refusal.encode()[:1024]
-        buf[: len(raw)] = torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else buf[:0]
-        buf = buf.to(device) if device.type == "cuda" else buf
-        dist.broadcast(buf, 0)  # a plain byte tensor: nothing is unpickled
-        refusal = bytes(buf.cpu().tolist()).rstrip(b"\0").decode(errors="replace")
-    if refusal:
-        if distributed:
-            dist.destroy_process_group()
-        raise TrainError(refusal)
-
-    torch.manual_seed(cfg.train.seed)
-    np.random.seed(cfg.train.seed)
-    dataset, val_images, data_info = training_data(cfg, rank)
-
+def _model(cfg: Config, device: torch.device) -> tuple[torch.nn.Module, str]:
+    """The network of [model] on ``device``, started from ``model.init_from`` when set; that file's sha256."""
     m = cfg.model
     model = _build_model(cfg)
     init_sha = ""  # the sha256 of the init_from file when the run started (the file may be re-shipped later)
     if m.init_from:
-        from .checkpoint import load_weights, sha256_file
-
         init_sha = sha256_file(m.init_from)
         start_model, _ = load_weights(m.init_from)
         # the same tensors (an FSRCNN of another scale has the same ones: only the stride of its end differs;
@@ -363,71 +200,69 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
     model.to(device)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
-    ema = copy.deepcopy(model).eval() if cfg.optim.ema > 0 else None
-    if ema is not None:
-        for p in ema.parameters():
-            p.requires_grad_(False)
-    last = {"srcnn": "conv3", "fsrcnn": "deconv", "compact": "tail"}[m.arch]
-    last_params = list(getattr(model, last).parameters())
+    return model, init_sha
+
+
+def _ema(model: torch.nn.Module, decay: float) -> torch.nn.Module | None:
+    """A frozen copy of ``model`` that follows it as an exponential moving average (none when ``decay`` is 0)."""
+    if decay <= 0:
+        return None
+    ema = copy.deepcopy(model).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    return ema
+
+
+def _optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    """Adam or SGD; the last layer in a group of its own, its learning rate ``last_layer_lr_mult`` times the rest's."""
+    o, last = cfg.optim, {"srcnn": "conv3", "fsrcnn": "deconv", "compact": "tail"}[cfg.model.arch]
     groups = [
         {"params": [p for n, p in model.named_parameters() if not n.startswith(last)], "mult": 1.0},
-        {"params": last_params, "mult": cfg.optim.last_layer_lr_mult},
+        {"params": list(getattr(model, last).parameters()), "mult": o.last_layer_lr_mult},
     ]
-    o = cfg.optim
     if o.name == "adam":
-        opt = torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
-    else:
-        opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
-    start, best, elapsed0 = 0, -math.inf, 0.0
-    if resume:
-        if distributed:
-            dist.barrier()
-        st = load_state(state_path)
-        shapes = {k: tuple(v.shape) for k, v in st["model"].items()}
-        if shapes != _shapes(model):
-            raise TrainError(f"{state_path}: the saved model has another shape than [model] in the config; "
-                             "resume with the run's own config.toml")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        if ema is not None and st.get("ema") is not None:
-            ema.load_state_dict(st["ema"])
-        start, best, elapsed0 = int(st["step"]), float(st["best_psnr"]), float(st["elapsed_s"])
-        init_sha = st.get("init_from_sha256", "")  # runs saved before this record existed: unknown
 
-    net: torch.nn.Module = model
-    if distributed:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+def _resume(run: RunFolder, model: torch.nn.Module, ema: torch.nn.Module | None, opt: torch.optim.Optimizer,
+            ranks: Ranks) -> tuple[int, float, float, str]:
+    """Load last.pt into the model, EMA and optimiser; (step, best PSNR, elapsed s, init_from's sha256) from it."""
+    barrier(ranks)  # rank 0 checked the folder first
+    st = run.read_state()
+    if {k: tuple(v.shape) for k, v in st["model"].items()} != _shapes(model):
+        raise TrainError(f"{run.state_path}: the saved model has another shape than [model] in the config; "
+                         "resume with the run's own config.toml")
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["optimizer"])
+    if ema is not None and st.get("ema") is not None:
+        ema.load_state_dict(st["ema"])
+    # runs saved before init_from_sha256 existed: unknown
+    return int(st["step"]), float(st["best_psnr"]), float(st["elapsed_s"]), st.get("init_from_sha256", "")
 
-    radius = model.receptive_radius
-    border = radius if cfg.train.loss_border < 0 else cfg.train.loss_border
-    meta = {
-        "task": cfg.train.task, "scale": cfg.data.scale, "color": cfg.data.color,
-        "degradation": {"scale": cfg.data.scale, "blur": cfg.data.blur, "noise": cfg.data.noise,
-                        "quality": cfg.data.quality, "realistic": cfg.data.realistic},
-        "data": data_info, "train_config": asdict(cfg),
-    }
-    if m.init_from:
-        meta["init_from"] = {"path": m.init_from, "sha256": init_sha or "unknown"}
-    writer = None
-    history: list[dict] = []
-    if rank == 0:
-        resolved = {"world_size": world, "per_process_batch": cfg.data.batch // world,
-                    "global_batch": cfg.data.batch, "lr": cfg.optim.lr, "device": str(device),
-                    "loss_border": border, "train_photos": data_info.get("train_photos", 0)}
-        with _writing(out, state_path):
-            (out / "config.toml").write_text(to_toml(cfg, resolved))
-            if command:
-                with open(out / "commands.txt", "a") as f:
-                    f.write(f"{start}\t{command}\n")
-        history = _read_log(out / "log.csv", start)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
 
-            writer = SummaryWriter(str(out / "tb"), purge_step=start if resume else None)
-        except Exception:  # tensorboard is optional (the `train` extra)
-            writer = None
+def _metadata(cfg: Config, data_info: dict, init_sha: str) -> dict:
+    """What best.safetensors records of the run (the step, time and metrics are added at each save)."""
+    d = cfg.data
+    meta = {"task": cfg.train.task, "scale": d.scale, "color": d.color,
+            "degradation": {"scale": d.scale, "blur": d.blur, "noise": d.noise, "quality": d.quality,
+                            "realistic": d.realistic},
+            "data": data_info, "train_config": asdict(cfg)}
+    if cfg.model.init_from:
+        meta["init_from"] = {"path": cfg.model.init_from, "sha256": init_sha or "unknown"}
+    return meta
 
+
+def _loader(dataset: torch.utils.data.Dataset, cfg: Config, start: int, ranks: Ranks) -> DataLoader:
+    """This rank's batches of steps ``start`` .. ``train.steps``."""
+    workers, batches = cfg.data.workers, StepBatches(start, cfg.train.steps, cfg.data.batch, ranks.rank, ranks.world)
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, persistent_workers=False,
+                      worker_init_fn=_ignore_stop_signals if workers else None, prefetch_factor=4 if workers else None)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[dict]:
+    """``{"signal": n}``: the SIGINT/SIGTERM that arrived (0: none); the loop saves and stops after its step."""
     stop = {"signal": 0}
 
     def on_signal(signum, _frame):
@@ -439,128 +274,139 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
             old_handlers[s] = signal.signal(s, on_signal)
         except ValueError:  # not the main thread
             pass
+    try:
+        yield stop
+    finally:
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
 
-    loader = DataLoader(
-        dataset,
-        batch_sampler=StepBatches(start, cfg.train.steps, cfg.data.batch, rank, world),
-        num_workers=cfg.data.workers,
-        worker_init_fn=_ignore_stop_signals if cfg.data.workers else None,
-        persistent_workers=False,
-        prefetch_factor=4 if cfg.data.workers else None,
-    )
-    use_amp = cfg.train.amp and device.type in ("cuda", "cpu")
+
+@contextlib.contextmanager
+def _progress_bar(cfg: Config, start: int, show: bool) -> Iterator[Any]:
+    """``tick(row, val_psnr)`` after each step: a tqdm bar on stderr (a no-op when not ``show``)."""
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.train.steps, initial=start, desc=cfg.train.name, unit="step", dynamic_ncols=True,
+                   file=sys.stderr)
+
+    def tick(row: dict | None, val_psnr: float) -> None:
+        if bar:
+            bar.update(1)
+            if row:
+                bar.set_postfix(loss=f"{row['loss']:.2e}" if row["loss"] != "" else "-", val=f"{val_psnr:.3f}")
+
+    try:
+        yield tick
+    finally:
+        if bar:
+            bar.close()
+
+
+def _to(device: torch.device, inp: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch on ``device`` (channels-last input on the CPU, where the convolutions run faster so)."""
+    inp, target = inp.to(device, non_blocking=True), target.to(device, non_blocking=True)
+    return inp.contiguous(memory_format=torch.channels_last) if device.type == "cpu" else inp, target
+
+
+def _crop(t: torch.Tensor, border: int) -> torch.Tensor:
+    return t[..., border:-border, border:-border] if border else t
+
+
+def _follow(ema: torch.nn.Module | None, model: torch.nn.Module, decay: float) -> None:
+    """One EMA step: ema = decay * ema + (1 - decay) * model."""
+    if ema is not None:
+        with torch.no_grad():
+            torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+
+
+def _resolved(cfg: Config, ranks: Ranks, border: int, data_info: dict) -> dict:
+    """What config.toml records besides the config: the values this run derived from it."""
+    return {"world_size": ranks.world, "per_process_batch": cfg.data.batch // ranks.world,
+            "global_batch": cfg.data.batch, "lr": cfg.optim.lr, "device": str(ranks.device), "loss_border": border,
+            "train_photos": data_info.get("train_photos", 0)}
+
+
+def train(cfg: Config, resume: bool = False, progress: bool = True, command: str = "") -> Path:
+    """Train per ``cfg``; returns the run folder. Resumes from ``last.pt`` when ``resume`` is set. ``command`` (the
+    command line of this segment) goes into commands.txt with the step it starts from."""
+    ranks = setup_ranks(cfg.train.device, cfg.data.batch, cfg.train.threads)  # this process's rank under torchrun
+    device, o = ranks.device, cfg.optim
+    run = RunFolder(Path(cfg.train.out or f"runs/{cfg.train.name}"))
+    verdict_of_rank_0(lambda: run.preflight(resume), ranks)  # refused on rank 0: raised on every rank
+
+    torch.manual_seed(cfg.train.seed)
+    np.random.seed(cfg.train.seed)
+    dataset, val_images, data_info = training_data(cfg, ranks.rank)
+    model, init_sha = _model(cfg, device)
+    ema, opt = _ema(model, o.ema), _optimizer(model, cfg)
+    final = ema if ema is not None else model  # the weights that are validated and saved
+    start, best, elapsed0 = 0, -math.inf, 0.0
+    if resume:
+        start, best, elapsed0, init_sha = _resume(run, model, ema, opt, ranks)
+    net = wrap(model, ranks)  # DDP under torchrun: the gradients are averaged over the ranks
+    border = model.receptive_radius if cfg.train.loss_border < 0 else cfg.train.loss_border
+    meta = _metadata(cfg, data_info, init_sha)
+    if ranks.main:
+        run.begin(cfg, _resolved(cfg, ranks, border, data_info), command, start)  # config.toml, commands.txt
+    loader = _loader(dataset, cfg, start, ranks)
+    amp = cfg.train.amp and device.type in ("cuda", "cpu")  # bfloat16 forward, float32 weights
 
     def snapshot(step: int, elapsed: float) -> None:
         state = {"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
                  "ema": ema.state_dict() if ema is not None else None, "best_psnr": best,
                  "elapsed_s": elapsed, "config": to_toml(cfg), "init_from_sha256": init_sha}
-        with _writing(out, state_path):  # the log first: a kill in between leaves no gap in log.csv
-            _write_log(out / "log.csv", history)
-            save_state(state_path, state)
+        with run.writing():  # the log first: a kill in between leaves no gap in log.csv
+            run.write_log()
+            save_state(run.state_path, state)
 
-    t0 = time.time()
-    last_ckpt = t0
-    bar = None
-    if rank == 0 and progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.train.steps, initial=start, desc=cfg.train.name, unit="step",
-                   dynamic_ncols=True, file=sys.stderr)
-    loss_acc, loss_n, val_psnr = 0.0, 0, float("nan")
-    step = start
+    t0 = last_ckpt = time.time()
+    step, loss_sum, loss_n, val_psnr = start, 0.0, 0, float("nan")
     model.train()
-    try:
+    with (run.tensorboard(start, resume, enabled=ranks.main), _stop_signals() as stop,
+          _progress_bar(cfg, start, show=progress and ranks.main) as tick):
         for inp, target in loader:
             lr = lr_at(cfg, step)
             for g in opt.param_groups:
                 g["lr"] = lr * g["mult"]
-            inp = inp.to(device, non_blocking=True)
-            target = target.to(device, non_blocking=True)
-            if device.type == "cpu":
-                inp = inp.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            inp, target = _to(device, inp, target)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 pred = net(inp)
-            pred = pred.float()
-            if border:
-                pred = pred[..., border:-border, border:-border]
-                target = target[..., border:-border, border:-border]
-            loss = F.mse_loss(pred, target)
+            loss = F.mse_loss(_crop(pred.float(), border), _crop(target, border))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if o.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
             opt.step()
-            if ema is not None:
-                with torch.no_grad():
-                    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - o.ema)
-            step += 1
-            loss_acc += loss.item()
-            loss_n += 1
-            if distributed:  # a signal on any rank stops every rank after the same step
-                flag = torch.tensor([float(stop["signal"])], device=device if device.type == "cuda" else "cpu")
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                stop["signal"] = stop["signal"] or int(flag.item())
-            if rank != 0:
-                if stop["signal"]:
-                    break
-                continue
-            elapsed = elapsed0 + time.time() - t0
-            row: dict | None = None
-            if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-                row = {"step": step, "elapsed_s": round(elapsed, 2), "loss": loss_acc / loss_n, "lr": lr,
-                       "val_psnr": "", "val_ssim": ""}
-                if writer:
-                    writer.add_scalar("train/loss", loss_acc / loss_n, step)
-                    writer.add_scalar("train/lr", lr, step)
-                loss_acc, loss_n = 0.0, 0
-            validated = False
-            if val_images and (step % cfg.train.val_every == 0 or step == cfg.train.steps):
-                val_psnr, val_ssim = validate(ema if ema is not None else model, val_images, device)
-                row = row or {"step": step, "elapsed_s": round(elapsed, 2), "loss": "", "lr": lr}
-                row.update(val_psnr=round(val_psnr, 4), val_ssim=round(val_ssim, 5))
-                if writer:
-                    writer.add_scalar("val/psnr", val_psnr, step)
-                    writer.add_scalar("val/ssim", val_ssim, step)
-                if val_psnr > best:
-                    best = val_psnr
-                    with _writing(out, state_path):
-                        save_weights(out / "best.safetensors", ema if ema is not None else model,
-                                     {**meta, "steps": step, "wall_time_s": round(elapsed, 1),
-                                      "val_psnr": val_psnr, "val_ssim": val_ssim})
-                validated = True
-            if row:
-                history.append(row)
-            if bar:
-                bar.update(1)
-                if row:
-                    bar.set_postfix(loss=f"{row['loss']:.2e}" if row["loss"] != "" else "-", val=f"{val_psnr:.3f}")
-            if validated:
-                with _writing(out, state_path):
-                    _plot(history, out / "curve.png")
-            if validated or time.time() - last_ckpt >= cfg.train.ckpt_every_s or step == cfg.train.steps:
-                snapshot(step, elapsed)
-                last_ckpt = time.time()
+            _follow(ema, model, o.ema)
+            step, loss_sum, loss_n = step + 1, loss_sum + loss.item(), loss_n + 1
+            stop["signal"] = stop_on_any_rank(stop["signal"], ranks)  # every rank stops after the same step
+            if ranks.main:  # rank 0 logs, validates and writes the run folder; the other ranks only train
+                elapsed, end = elapsed0 + time.time() - t0, step == cfg.train.steps
+                logged = step % cfg.train.log_every == 0 or end
+                validated = bool(val_images) and (step % cfg.train.val_every == 0 or end)
+                if validated:
+                    val_psnr, val_ssim = validate(final, val_images, device)
+                    if val_psnr > best:
+                        best = val_psnr
+                        run.save_best(final, {**meta, "steps": step, "wall_time_s": round(elapsed, 1),
+                                              "val_psnr": val_psnr, "val_ssim": val_ssim})
+                row = run.log(step, elapsed, lr, loss_sum / loss_n if logged else None,
+                              (val_psnr, val_ssim) if validated else None)
+                if logged:
+                    loss_sum, loss_n = 0.0, 0
+                tick(row, val_psnr)
+                if validated:
+                    run.plot()
+                if validated or stop["signal"] or end or time.time() - last_ckpt >= cfg.train.ckpt_every_s:
+                    snapshot(step, elapsed)
+                    last_ckpt = time.time()
             if stop["signal"]:
-                snapshot(step, elapsed)
                 break
-    finally:
-        if bar:
-            bar.close()
-        if writer:
-            writer.close()
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-    if distributed:
-        spread = max_param_diff(model, device, dist)
-        if rank == 0:
-            (out / "ddp.json").write_text(json.dumps({"world_size": world, "max_param_diff_across_ranks": spread,
-                                                      "step": step}))
-        dist.barrier()
-        dist.destroy_process_group()
+    close_ranks(model, ranks, record=lambda spread: run.record_ddp(ranks.world, spread, step))
     if stop["signal"]:
-        raise TrainInterrupted(step, out)
-    if rank == 0 and not val_images and step == cfg.train.steps:
-        with _writing(out, state_path):
-            save_weights(out / "best.safetensors", ema if ema is not None else model,
-                         {**meta, "steps": step, "wall_time_s": round(elapsed0 + time.time() - t0, 1)})
-    return out
+        raise TrainInterrupted(step, run.out)
+    if ranks.main and not val_images and step == cfg.train.steps:
+        run.save_best(final, {**meta, "steps": step, "wall_time_s": round(elapsed0 + time.time() - t0, 1)})
+    return run.out

@@ -1,0 +1,175 @@
+"""Hides the run folder: preflight, its files (config, commands, log, curve, best, last), TensorBoard, write errors."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import atomic_write, load_state, save_weights
+from ..config import Config, to_toml
+
+__all__ = ["TrainError", "RunFolder", "LOG_FIELDS"]
+
+LOG_FIELDS = ["step", "elapsed_s", "loss", "lr", "val_psnr", "val_ssim"]
+_TEMP_PATTERNS = (".last.pt.*.tmp", ".best.safetensors.*.tmp", ".log.csv.*.tmp", ".curve.png.*.tmp")
+_WRITE_ERRORS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+                 errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+
+
+class TrainError(Exception):
+    """A problem the user can fix (bad paths, existing run folder, unwritable folder); one-line message."""
+
+
+class RunFolder:
+    """``runs/<name>`` (or train.out): every file a run reads or writes there, each write atomic."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.state_path = out / "last.pt"
+        self.history: list[dict] = []  # log.csv's rows (rank 0)
+        self._writer: Any = None  # TensorBoard's SummaryWriter while open
+
+    def preflight(self, resume: bool) -> None:
+        """Check the folder before any work: resume or not as asked, writable; remove stale temp files."""
+        out = self.out
+        if self.state_path.exists() and not resume:
+            raise TrainError(f"{out} already holds a run: add --resume, or set train.out to a new folder")
+        if resume and not self.state_path.exists():
+            raise TrainError(f"{out}: nothing to resume (no last.pt); drop --resume to start")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".write-test"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as e:
+            raise TrainError(f"{out}: run folder not writable ({e.strerror}); set train.out") from None
+        for pattern in _TEMP_PATTERNS:  # what a killed run left half-written (atomic_write's .<name>.<random>.tmp)
+            for p in out.glob(pattern):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Turn an OSError while writing here (disk full, quota, permissions) into a one-line TrainError."""
+        try:
+            yield
+        except OSError as e:
+            reason = _WRITE_ERRORS.get(e.errno, " ".join(str(e.strerror or e).split()))
+            keep = (f"{self.state_path.name} still holds the last good checkpoint: free some space, then continue "
+                    "with --resume" if self.state_path.exists() else "free some space, then start again")
+            raise TrainError(f"{self.out}: cannot write to the run folder ({reason}); {keep}") from None
+
+    def begin(self, cfg: Config, resolved: dict, command: str, start: int) -> None:
+        """Write the resolved config.toml, add ``command`` to commands.txt; read log.csv's rows up to ``start``."""
+        with self.writing():
+            (self.out / "config.toml").write_text(to_toml(cfg, resolved))
+            if command:
+                with open(self.out / "commands.txt", "a") as f:
+                    f.write(f"{start}\t{command}\n")
+        self.history = self.read_log(start)
+
+    def log(self, step: int, elapsed: float, lr: float, loss: float | None,
+            val: tuple[float, float] | None) -> dict | None:
+        """One row of log.csv (kept in ``history``, written with last.pt) and its TensorBoard scalars; none
+        when there is neither a ``loss`` nor a validation (``val``: PSNR, SSIM) to log."""
+        if loss is None and val is None:
+            return None
+        row = {"step": step, "elapsed_s": round(elapsed, 2), "loss": "" if loss is None else loss, "lr": lr,
+               "val_psnr": "", "val_ssim": ""}
+        if loss is not None:
+            self._scalars(step, {"train/loss": loss, "train/lr": lr})
+        if val is not None:
+            row.update(val_psnr=round(val[0], 4), val_ssim=round(val[1], 5))
+            self._scalars(step, {"val/psnr": val[0], "val/ssim": val[1]})
+        self.history.append(row)
+        return row
+
+    def read_log(self, upto: int) -> list[dict]:
+        path = self.out / "log.csv"
+        if not path.exists():
+            return []
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
+        for r in rows:
+            r["step"] = int(r["step"])
+        return rows
+
+    def write_log(self) -> None:
+        def write(tmp: str) -> None:
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+                w.writeheader()
+                w.writerows(self.history)
+
+        atomic_write(self.out / "log.csv", write)
+
+    def save_best(self, model: torch.nn.Module, metadata: dict) -> None:
+        with self.writing():
+            save_weights(self.out / "best.safetensors", model, metadata)
+
+    def plot(self) -> None:
+        """curve.png: training loss (log scale) and validation PSNR against the step."""
+        with self.writing():
+            _plot(self.history, self.out / "curve.png")
+
+    def record_ddp(self, world: int, spread: float, step: int) -> None:
+        (self.out / "ddp.json").write_text(json.dumps({"world_size": world, "max_param_diff_across_ranks": spread,
+                                                       "step": step}))
+
+    @contextlib.contextmanager
+    def tensorboard(self, start: int, resume: bool, enabled: bool) -> Iterator[None]:
+        """Scalars into tb/ while open (none without tensorboard, the optional `train` extra)."""
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(self.out / "tb"), purge_step=start if resume else None)
+            except Exception:  # tensorboard is optional (the `train` extra)
+                self._writer = None
+        try:
+            yield
+        finally:
+            if self._writer:
+                self._writer.close()
+            self._writer = None
+
+    def _scalars(self, step: int, values: dict) -> None:
+        if self._writer:
+            for tag, value in values.items():
+                self._writer.add_scalar(tag, value, step)
+
+    def read_state(self) -> dict:
+        return load_state(self.state_path)
+
+
+def _plot(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history if h.get("loss") not in ("", None)]
+    loss = [float(h["loss"]) for h in history if h.get("loss") not in ("", None)]
+    vs = [h["step"] for h in history if h.get("val_psnr") not in ("", None)]
+    vp = [float(h["val_psnr"]) for h in history if h.get("val_psnr") not in ("", None)]
+    fig, ax1 = plt.subplots(figsize=(8, 4.5), dpi=100)
+    ax1.plot(steps, loss, color="tab:blue", lw=1, label="training loss (MSE)")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("loss", color="tab:blue")
+    ax2 = ax1.twinx()
+    ax2.plot(vs, vp, "o-", color="tab:red", ms=3, label="validation PSNR")
+    ax2.set_ylabel("validation Y-PSNR (dB)", color="tab:red")
+    ax1.set_title(path.parent.name)
+    fig.tight_layout()
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
