@@ -1009,3 +1009,114 @@ def test_output_format_quality_and_what_comes_back(server: str, browser: Any, tm
         assert page.is_hidden("#format-warn")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # usable on a phone
     assert not page_.problems, page_.problems
+
+
+# ------------------------------------------------------------------------------------------------ issue 18: axe-core
+
+
+@pytest.fixture
+def axe() -> Any:
+    """axe-core (the axe.min.js that axe-playwright-python bundles: offline, no CDN); skipped without it, unless
+    SRCNN_REQUIRE_BROWSER=1, where it fails."""
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+    except ImportError:
+        missing = "axe-playwright-python is not installed (pip install -e '.[dev]')"
+        if os.environ.get("SRCNN_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"SRCNN_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+    return Axe()
+
+
+# Text on the picture: axe cannot tell the colour under it (a photo), so it asks for a review; the test does it.
+_ON_THE_PICTURE = {"#before-tag", "#after-tag", "#lens-before-tag", "#lens-after-tag"}
+
+
+def _axe_check(axe: Any, page: Any, state: str) -> list[str]:
+    """Run every axe-core rule but the experimental ones on the page as it is; returns what is wrong: each
+    violation, and each "needs review" item except the contrast of the labels on the picture, checked here."""
+    out = axe.run(page, options={"resultTypes": ["violations", "incomplete"]}).response
+    assert out["testEngine"]["name"] == "axe-core"
+    wrong = []
+    for v in out["violations"]:
+        for node in v["nodes"]:
+            wrong.append(f"{state}: {v['id']} ({v['impact']}) {node['target']}: {node['failureSummary']}")
+    for v in out["incomplete"]:
+        for node in v["nodes"]:
+            target = ", ".join(map(str, node["target"]))
+            if v["id"] == "color-contrast" and target in _ON_THE_PICTURE:
+                continue
+            wrong.append(f"{state}: needs review: {v['id']} {target}: {v['help']}")
+    # The labels on the picture: white on a translucent dark chip, at least 4.5:1 whatever the photo (worst: white).
+    for sel in _ON_THE_PICTURE:
+        if page.is_visible(sel):
+            fg, bg = page.evaluate(f"""(() => {{ const s = getComputedStyle(document.querySelector('{sel}'));
+                return [s.color, s.backgroundColor].map({_RGB}); }})()""")
+            alpha = bg[3] if len(bg) > 3 else 1.0
+            chip = [alpha * c + (1 - alpha) * 255 for c in bg[:3]]
+            if _contrast(fg, chip) < 4.5:
+                wrong.append(f"{state}: {sel} has {_contrast(fg, chip):.2f}:1 on a white photo")
+    return wrong
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", [(1366, 768), (390, 844)], ids=["desktop", "phone"])
+def test_no_axe_core_violations(axe: Any, served: tuple[str, Any], browser: Any, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch, size: tuple[int, int], scheme: str) -> None:
+    """axe-core in real Chromium finds nothing on the page: empty; a folder chosen (queue, left-out files,
+    training details open); a file running (status, Stop); the queue finished with a failure; a result with the
+    self-check and the loupe; an error."""
+    import srcnn.web.app as web_app
+
+    url, _app = served
+    hold = threading.Event()  # holds the first job at its first tile, so that "running" stays on screen
+    real = web_app.JobProgress.tick
+
+    def tick(self: Any, n: int) -> None:
+        hold.wait(30)
+        real(self, n)
+
+    monkeypatch.setattr(web_app.JobProgress, "tick", tick)
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for f in _batch_files(folder):
+        assert f.parent == folder
+    (folder / "notes.txt").write_text("not a photo")
+    phone = size[0] < 500
+    wrong: list[str] = []
+    page_ = Page(browser, url, *size, is_mobile=phone, has_touch=phone, color_scheme=scheme)
+    with page_ as page:
+        wrong += _axe_check(axe, page, "empty")
+
+        page.set_input_files("#folder", str(folder))
+        page.click("#model-details summary")
+        page.select_option("#model", "srcnn-photo")
+        page.check("#selfcheck")
+        assert page.is_visible("#skipped") and _states(page) == ["waiting"] * 4
+        wrong += _axe_check(axe, page, "folder chosen")
+
+        page.click("#go")
+        until(page, "/ of \\d+ tiles/.test(document.getElementById('status-text').textContent)")
+        assert _states(page)[0] == "running" and page.is_visible("#stop")
+        wrong += _axe_check(axe, page, "running")
+        hold.set()
+
+        until(page, "!document.getElementById('go').disabled && !document.getElementById('status').offsetParent")
+        assert _states(page) == ["done", "done", "done", "failed"]
+        wrong += _axe_check(axe, page, "queue finished")
+
+        page.click("#queue .q-item:nth-child(1) button")
+        page.wait_for_selector("#result", state="visible")
+        until(page, "document.getElementById('after').naturalWidth > 0")
+        assert page.is_visible("#selfcheck-box")
+        page.check("#loupe-on")
+        page.focus("#stage")
+        assert page.is_visible("#loupe")
+        wrong += _axe_check(axe, page, "result")
+
+        page.set_input_files("#file", str(folder / "d-broken.png"))
+        page.click("#go")
+        page.wait_for_selector("#error", state="visible")
+        wrong += _axe_check(axe, page, "error")
+    assert not wrong, "\n".join(wrong)
+    assert [p for p in page_.problems if "status of 415" not in p] == [], page_.problems
