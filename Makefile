@@ -42,15 +42,11 @@ bench-peers: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache
 
-# Training that spans sessions: keep the latest state of runs/$(RUN) in weights/wip/$(RUN) (committed).
+# Training that spans sessions: keep the latest state of runs/$(RUN) in weights/wip/$(RUN) (committed, each file
+# < 1 MB: a last.pt of 1 MB or more is saved slim, see tools/wip.py; --resume reads either).
 RUN ?= x3
 wip-save:
-	mkdir -p weights/wip/$(RUN)
-	cp runs/$(RUN)/last.pt runs/$(RUN)/log.csv runs/$(RUN)/config.toml weights/wip/$(RUN)/
-	test ! -f runs/$(RUN)/commands.txt || cp runs/$(RUN)/commands.txt weights/wip/$(RUN)/
-	test ! -f runs/$(RUN)/best.safetensors || cp runs/$(RUN)/best.safetensors weights/wip/$(RUN)/
-	chmod 644 weights/wip/$(RUN)/*
-	@du -ch weights/wip/$(RUN)/* | tail -1
+	$(BIN)/python tools/wip.py $(RUN)
 
 wip-restore:
 	mkdir -p runs/$(RUN)

@@ -248,3 +248,150 @@ def test_ddp_parameter_check_compares_with_rank_0_in_place():
     assert abs(max_param_diff(model, torch.device("cpu"), fake) - 0.25) < 1e-6
     rank0 = own.clone()
     assert max_param_diff(model, torch.device("cpu"), fake) == 0.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Slim last.pt (make wip-save): small enough to commit, and --resume reads it
+
+
+def _compact_last_pt() -> dict:
+    """A last.pt dict as train() writes it, for the 131,580-parameter CompactSR (width 48, depth 6) after an
+    Adam step (so that the optimiser holds exp_avg and exp_avg_sq)."""
+    import copy
+
+    from srcnn.model import CompactSR
+
+    torch.manual_seed(0)
+    model = CompactSR(channels=3, head=3, width=48, depth=6, scale=2, anchor=True)
+    model = model.to(memory_format=torch.channels_last)
+    assert sum(p.numel() for p in model.parameters()) == 131_580
+    ema = copy.deepcopy(model)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(torch.rand(2, 3, 16, 16)).square().mean().backward()
+    opt.step()
+    return {"step": 7, "model": model.state_dict(), "optimizer": opt.state_dict(), "ema": ema.state_dict(),
+            "best_psnr": 21.5, "elapsed_s": 12.5, "config": "[train]\nsteps = 10\n", "init_from_sha256": "ab"}
+
+
+def _nbytes(state: dict) -> int:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return len(buf.getvalue())
+
+
+def test_a_slim_state_of_the_131580_parameter_compactsr_is_under_1_mb_and_reads_back():
+    from srcnn.train import full_state, slim_state
+
+    full = _compact_last_pt()
+    slim = slim_state(full)
+    assert _nbytes(full) >= 1_000_000 > _nbytes(slim)
+    assert slim["slim"] and "slim" not in full
+    assert {k: v for k, v in slim.items() if k not in ("model", "ema", "optimizer", "slim")} == \
+        {k: v for k, v in full.items() if k not in ("model", "ema", "optimizer")}
+    assert {v.dtype for v in slim["model"].values()} == {v.dtype for v in slim["ema"].values()} == {torch.float16}
+    moments = slim["optimizer"]["state"]
+    assert all("exp_avg" not in s and s["exp_avg_sq"].dtype == torch.bfloat16 for s in moments.values())
+    assert slim["optimizer"]["param_groups"] == full["optimizer"]["param_groups"]
+
+    back = full_state(slim)
+    assert "slim" not in back and back["step"] == 7 and back["config"] == full["config"]
+    for part in ("model", "ema"):
+        for k, v in full[part].items():
+            assert back[part][k].dtype == torch.float32 and back[part][k].shape == v.shape
+            torch.testing.assert_close(back[part][k], v, rtol=1e-3, atol=1e-6)
+    for i, s in full["optimizer"]["state"].items():
+        b = back["optimizer"]["state"][i]
+        assert b["exp_avg"].dtype == torch.float32 and not b["exp_avg"].any()
+        assert b["exp_avg_sq"].dtype == torch.float32
+        torch.testing.assert_close(b["exp_avg_sq"], s["exp_avg_sq"], rtol=1e-2, atol=0)
+        assert torch.equal(b["step"], s["step"])
+    assert full_state(full) is full  # a full state is read as it is
+
+
+def test_slim_weights_take_bfloat16_where_float16_would_overflow_or_underflow():
+    from srcnn.train import full_state, slim_state
+
+    state = _compact_last_pt()
+    w = dict(state["model"])
+    w["normal"] = torch.linspace(-2, 2, 101)
+    w["huge"] = torch.tensor([1.0, 7e4, -3e5])  # past float16's 65504
+    w["tiny"] = torch.full((8,), 3e-9)  # below float16's smallest subnormal: would round to 0
+    w["count"] = torch.tensor(5)  # not a float: kept as it is
+    slim = slim_state({**state, "model": w})["model"]
+    assert slim["normal"].dtype == torch.float16
+    assert slim["huge"].dtype == slim["tiny"].dtype == torch.bfloat16
+    assert slim["count"].dtype == torch.int64
+    back = full_state({**state, "model": slim, "slim": "yes"})["model"]
+    torch.testing.assert_close(back["huge"], w["huge"], rtol=1e-2, atol=0)
+    torch.testing.assert_close(back["tiny"], w["tiny"], rtol=1e-2, atol=0)
+
+
+def test_a_run_resumes_from_a_full_and_from_a_slim_last_pt(data_dir, tmp_path, capsys):
+    """The same 4 steps saved full and slim: both resume to step 8; the slim one says so in one line, and its next
+    checkpoint is full again."""
+    from srcnn.checkpoint import save_state
+    from srcnn.train import slim_state
+
+    extra = ["train.steps=4", "train.val_every=2", "train.log_every=2"]
+    full = train(debug_cfg(data_dir, tmp_path / "full", *extra), progress=False)
+    shutil.copytree(full, tmp_path / "slim")
+    save_state(tmp_path / "slim" / "last.pt", slim_state(load_state(full / "last.pt")))
+    assert load_state(tmp_path / "slim" / "last.pt")["model"]["conv1.weight"].dtype == torch.float16
+
+    more = ["train.steps=8", "train.val_every=2", "train.log_every=2"]
+    train(debug_cfg(data_dir, full, *more), resume=True, progress=False)
+    base = ["train", str(CONFIGS / "debug.toml"), f'data.root="{data_dir}"', *more, "--quiet", "--resume"]
+    assert main([*base, "--out", str(tmp_path / "slim")]) == 0
+    note = [ln for ln in capsys.readouterr().err.splitlines() if "slim" in ln]
+    assert len(note) == 1 and note[0].startswith("srcnn: warning: ") and "last.pt" in note[0]
+    for run in (full, tmp_path / "slim"):
+        st = load_state(run / "last.pt")
+        assert st["step"] == 8 and "slim" not in st
+        assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in st["model"].values())
+        assert all("exp_avg" in s for s in st["optimizer"]["state"].values())
+        rows = list(csv.DictReader(open(run / "log.csv")))
+        assert [int(r["step"]) for r in rows] == [2, 4, 6, 8] and all(float(r["loss"]) > 0 for r in rows)
+    a, b = load_state(full / "last.pt")["model"], load_state(tmp_path / "slim" / "last.pt")["model"]
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 0.05  # the same run, give or take the rounding
+
+
+def _wip_tool():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "wip.py"
+    spec = importlib.util.spec_from_file_location("wip_tool", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_wip_save_writes_a_big_last_pt_slim_and_copies_a_small_one_as_it_is(tmp_path, capsys):
+    from srcnn.checkpoint import save_state
+    from srcnn.train import full_state
+
+    wip = _wip_tool()
+    runs, store = tmp_path / "runs", tmp_path / "wip"
+    (runs / "big").mkdir(parents=True)
+    save_state(runs / "big" / "last.pt", _compact_last_pt())
+    for name in ("log.csv", "config.toml", "commands.txt"):
+        (runs / "big" / name).write_text(f"{name}\n")
+    assert wip.main(["big", "--runs", str(runs), "--wip", str(store)]) == 0
+    assert "slim" in capsys.readouterr().out
+    assert sorted(p.name for p in (store / "big").iterdir()) == ["commands.txt", "config.toml", "last.pt", "log.csv"]
+    assert all(p.stat().st_size < 1_000_000 for p in (store / "big").iterdir())
+    saved = load_state(store / "big" / "last.pt")
+    assert saved["slim"] and full_state(saved)["step"] == 7
+    assert (store / "big" / "log.csv").read_text() == "log.csv\n"
+
+    shutil.copytree(runs / "big", runs / "small")
+    small = _compact_last_pt()
+    save_state(runs / "small" / "last.pt", {**small, "optimizer": {**small["optimizer"], "state": {}}, "ema": None})
+    assert wip.main(["small", "--runs", str(runs), "--wip", str(store)]) == 0
+    assert (store / "small" / "last.pt").read_bytes() == (runs / "small" / "last.pt").read_bytes()
+
+    (runs / "big" / "log.csv").write_bytes(b"x" * 1_000_000)  # a file the slim form cannot help: refused, unwritten
+    with pytest.raises(SystemExit, match="log.csv"):
+        wip.main(["big", "--runs", str(runs), "--wip", str(store)])
+    assert (store / "big" / "log.csv").read_text() == "log.csv\n"

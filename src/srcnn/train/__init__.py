@@ -45,10 +45,10 @@ from ..images import quantize
 from ..metrics import psnr_y, ssim_y
 from ..model import FSRCNN, SRCNN, CompactSR
 from ._ddp import Ranks, barrier, close_ranks, max_param_diff, setup_ranks, stop_on_any_rank, verdict_of_rank_0, wrap
-from ._runfolder import RunFolder, TrainError
+from ._runfolder import RunFolder, TrainError, full_state, slim_state
 
 __all__ = ["train", "TrainError", "TrainInterrupted", "validate", "lr_at", "max_param_diff", "training_data",
-           "StepBatches"]
+           "StepBatches", "slim_state", "full_state"]
 
 
 class TrainInterrupted(Exception):
@@ -229,7 +229,7 @@ def _resume(run: RunFolder, model: torch.nn.Module, ema: torch.nn.Module | None,
             ranks: Ranks) -> tuple[int, float, float, str]:
     """Load last.pt into the model, EMA and optimiser; (step, best PSNR, elapsed s, init_from's sha256) from it."""
     barrier(ranks)  # rank 0 checked the folder first
-    st = run.read_state()
+    st = run.read_state(note=ranks.main)
     if {k: tuple(v.shape) for k, v in st["model"].items()} != _shapes(model):
         raise TrainError(f"{run.state_path}: the saved model has another shape than [model] in the config; "
                          "resume with the run's own config.toml")

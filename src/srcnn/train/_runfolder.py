@@ -1,4 +1,4 @@
-"""Hides the run folder: preflight, its files (config, commands, log, curve, best, last), TensorBoard, write errors."""
+"""Hides the run folder: preflight, its files (config, commands, log, curve, best, last, slim last), write errors."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import csv
 import errno
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import torch
 from ..checkpoint import atomic_write, load_state, save_weights
 from ..config import Config, to_toml
 
-__all__ = ["TrainError", "RunFolder", "LOG_FIELDS"]
+__all__ = ["TrainError", "RunFolder", "LOG_FIELDS", "slim_state", "full_state", "is_slim"]
 
 LOG_FIELDS = ["step", "elapsed_s", "loss", "lr", "val_psnr", "val_ssim"]
 _TEMP_PATTERNS = (".last.pt.*.tmp", ".best.safetensors.*.tmp", ".log.csv.*.tmp", ".curve.png.*.tmp")
@@ -145,8 +146,13 @@ class RunFolder:
             for tag, value in values.items():
                 self._writer.add_scalar(tag, value, step)
 
-    def read_state(self) -> dict:
-        return load_state(self.state_path)
+    def read_state(self, note: bool) -> dict:
+        """last.pt at full precision; a slim one (``make wip-save``) is widened, with a one-line note."""
+        state = load_state(self.state_path)
+        if is_slim(state) and note:
+            warnings.warn(f"{self.state_path} is a slim training state (make wip-save): weights restored from "
+                          "float16, Adam's first moments restart at zero", stacklevel=3)
+        return full_state(state)
 
 
 def _plot(history: list[dict], path: Path) -> None:
@@ -173,3 +179,60 @@ def _plot(history: list[dict], path: Path) -> None:
         atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
+
+
+# A slim last.pt (what `make wip-save` commits when the full one is >= 1 MB): the weights and the EMA in float16
+# (bfloat16 for a tensor that bfloat16 round-trips closer: values past float16's 65504, or mostly below its normal
+# range), Adam's second moments in bfloat16, its first moments dropped; every other field as it was.
+SLIM = "model and ema float16 (bfloat16 where closer), optimizer exp_avg_sq bfloat16, exp_avg dropped"
+
+
+def is_slim(state: dict) -> bool:
+    return bool(state.get("slim"))
+
+
+def slim_state(state: dict) -> dict:
+    """A copy of a last.pt dict about 2.7 times smaller (see SLIM); ``full_state`` reads it back."""
+    out = {**state, "model": _narrow(state["model"]), "slim": SLIM}
+    if state.get("ema") is not None:
+        out["ema"] = _narrow(state["ema"])
+    opt = state["optimizer"]
+    out["optimizer"] = {**opt, "state": {
+        i: {k: v.to(torch.bfloat16) if k == "exp_avg_sq" else v for k, v in s.items() if k != "exp_avg"}
+        for i, s in opt["state"].items()}}
+    return out
+
+
+def full_state(state: dict) -> dict:
+    """A last.pt dict as training writes it: a slim one widened (float32; Adam's exp_avg as zeros), else as is."""
+    if not is_slim(state):
+        return state
+    out = {k: v for k, v in state.items() if k != "slim"}
+    out["model"] = _widen(state["model"])
+    if state.get("ema") is not None:
+        out["ema"] = _widen(state["ema"])
+    moments = {}
+    for i, s in state["optimizer"]["state"].items():
+        s = {k: v.float() if k == "exp_avg_sq" else v for k, v in s.items()}
+        if "exp_avg_sq" in s and "exp_avg" not in s:
+            s["exp_avg"] = torch.zeros_like(s["exp_avg_sq"])
+        moments[i] = s
+    out["optimizer"] = {**state["optimizer"], "state": moments}
+    return out
+
+
+def _narrow(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: _half(v) for k, v in tensors.items()}
+
+
+def _half(t: torch.Tensor) -> torch.Tensor:
+    """float16, or bfloat16 when that round-trips ``t`` closer (overflow past 65504, underflow below 6e-5)."""
+    if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
+        return t
+    f16, b16 = t.to(torch.float16), t.to(torch.bfloat16)
+    f16_err = float((f16.float() - t.float()).norm()) if bool(torch.isfinite(f16).all()) else float("inf")
+    return f16 if f16_err <= float((b16.float() - t.float()).norm()) else b16
+
+
+def _widen(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
