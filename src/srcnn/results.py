@@ -83,9 +83,11 @@ def _figure(enhancer: Enhancer, gt_path: Path, scale: int, quality: int | None, 
     write(out, Picture(np.asarray(im)))
 
 
-def real_figure(photo: Path, models: list[tuple[str, Enhancer]], scale: int, out: Path, crop: int = 200) -> None:
+def real_figure(photo: Path, models: list[tuple[str, Enhancer | str]], scale: int, out: Path, crop: int = 200
+                ) -> None:
     """One real photo (no ground truth): input (nearest) | bicubic | each model, a crop at 100 % of the output.
 
+    A model given by name is loaded for ``scale`` (a family runs its member for that scale).
     The crop (``crop`` x ``crop`` output px) is the window where the bicubic enlargement has the most detail
     (gradient energy), so the figure shows edges, texture and noise rather than flat sky; flat areas show up
     too, since real photos mix both.
@@ -105,15 +107,18 @@ def real_figure(photo: Path, models: list[tuple[str, Enhancer]], scale: int, out
     sums = np.cumsum(np.cumsum(np.pad(energy, ((1, 0), (1, 0))), 0), 1)
     win = sums[c:, c:] - sums[:-c, c:] - sums[c:, :-c] + sums[:-c, :-c]
     y0, x0 = np.unravel_index(int(np.argmax(win)), win.shape)
-    panels = [(f"input (x{scale} nearest)", nearest), (f"bicubic x{scale}", bic)]
-    panels += [(f"{label} x{scale}", enh.enhance_picture(pic, scale=scale).pixels) for label, enh in models]
+    panels = [(f"input (x{scale} nearest)" if scale != 1 else "input", nearest)]
+    panels += [(f"bicubic x{scale}", bic)] if scale != 1 else []
+    for label, enh in models:
+        run = load_model(enh, scale=scale) if isinstance(enh, str) else enh
+        panels.append((f"{label} x{scale}", run.enhance_picture(pic, scale=scale).pixels))
     im = side_by_side(panels, (int(y0), int(y0) + c, int(x0), int(x0) + c), zoom=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     write(out, Picture(np.asarray(im)))
 
 
-def real_figures(folder: Path, models: list[tuple[str, Enhancer]], out: Path, scales: tuple[int, ...] = (2, 4)
-                 ) -> list[Path]:
+def real_figures(folder: Path, models: list[tuple[str, Enhancer | str]], out: Path,
+                 scales: tuple[int, ...] = (2, 4)) -> list[Path]:
     """``real-<photo>-x<s>.png`` in ``out`` for every photo of ``folder`` (RealSRSet-dev) at each scale."""
     from .data import list_images
 
@@ -157,13 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real", nargs="*", metavar="NAME=MODEL", default=None,
                    help="only the real-photo figures (RealSRSet-dev): srcnn-photo and these models, e.g. "
                         "new=runs/real-x2/best.safetensors")
+    p.add_argument("--real-scales", default="2,4", help="scales of the real-photo figures (default 2,4)")
     a = p.parse_args(argv)
     if a.real is not None:
-        models = [("srcnn-photo", load_model("srcnn-photo"))]
+        models: list[tuple[str, Enhancer | str]] = [("srcnn-photo", "srcnn-photo")]
         for spec in a.real:
             label, _, src = spec.partition("=")
-            models.append((label, load_model(src or label)))
-        done = real_figures(Path(a.data) / "RealSRSet-dev", models, Path(a.out) / "figures")
+            models.append((label, src or label))
+        scales = tuple(int(v) for v in a.real_scales.split(","))
+        done = real_figures(Path(a.data) / "RealSRSet-dev", models, Path(a.out) / "figures", scales)
         print(f"wrote {len(done)} real-photo figure(s) in {Path(a.out) / 'figures'}")
         return 0
     data, out = Path(a.data), Path(a.out)
