@@ -1,9 +1,10 @@
 """Training throughput: the full pipeline (loading + degradation + step) against the model step alone.
 
 Prints, for each config, samples/s of the whole data path plus training step, samples/s of the step alone on
-a batch of the same shape held in memory, and their ratio (target: >= 90%). Same process, same threads.
+a batch of the same shape held in memory, and their ratio (target: >= 90%). Same process, same threads; the
+config's own network (SRCNN, FSRCNN or CompactSR) and its precision (train.amp: bf16 autocast).
 
-    python benchmarks/train_throughput.py --data ../shared/data [--configs x3 jpeg photo] [--steps 30]
+    python benchmarks/train_throughput.py --data ../shared/data [--configs x3 jpeg photo real-x2] [--steps 30]
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from srcnn.config import load_config
-from srcnn.model import SRCNN
-from srcnn.train import StepBatches, training_data
+from srcnn.train import StepBatches, build_network, training_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def step_fn(model: torch.nn.Module, opt: torch.optim.Optimizer):
+def step_fn(model: torch.nn.Module, opt: torch.optim.Optimizer, amp: bool):
     def step(inp: torch.Tensor, target: torch.Tensor) -> None:
         inp = inp.contiguous(memory_format=torch.channels_last)
-        loss = F.mse_loss(model(inp), target)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = model(inp)
+        loss = F.mse_loss(out.float(), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -40,10 +42,9 @@ def measure(name: str, data_root: str, steps: int, workers: int | None) -> tuple
         overrides.append(f"data.workers={workers}")
     cfg = load_config(ROOT / "configs" / f"{name}.toml", overrides)
     ds, _, _ = training_data(cfg, rank=1)  # rank != 0: no validation images
-    m = cfg.model
-    model = SRCNN(m.channels, m.f1, m.f2, m.f3, m.n1, m.n2, m.residual).to(memory_format=torch.channels_last)
+    model = build_network(cfg).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), 1e-4)
-    step = step_fn(model, opt)
+    step = step_fn(model, opt, cfg.train.amp)
     b = cfg.data.batch
     loader = DataLoader(ds, batch_sampler=StepBatches(0, steps + 3, b, 0, 1), num_workers=cfg.data.workers,
                         prefetch_factor=4 if cfg.data.workers else None)
@@ -70,12 +71,14 @@ def main() -> None:
     p.add_argument("--configs", nargs="+", default=["x3", "jpeg", "photo"])
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--workers", type=int, help="override data.workers")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2, as the configs)")
     a = p.parse_args()
+    torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'config':<8} {'pipeline samples/s':>19} {'step-only samples/s':>20} {'ratio':>7}")
+    print(f"{'config':<10} {'pipeline samples/s':>19} {'step-only samples/s':>20} {'ratio':>7}")
     for name in a.configs:
         full, alone = measure(name, a.data, a.steps, a.workers)
-        print(f"{name:<8} {full:>19.1f} {alone:>20.1f} {full / alone:>7.1%}")
+        print(f"{name:<10} {full:>19.1f} {alone:>20.1f} {full / alone:>7.1%}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ from ._ddp import Ranks, barrier, close_ranks, max_param_diff, setup_ranks, stop
 from ._runfolder import RunFolder, TrainError, full_state, slim_state
 
 __all__ = ["train", "TrainError", "TrainInterrupted", "validate", "lr_at", "max_param_diff", "training_data",
-           "StepBatches", "slim_state", "full_state"]
+           "build_network", "StepBatches", "slim_state", "full_state"]
 
 
 class TrainInterrupted(Exception):
@@ -159,7 +159,7 @@ def _shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def _build_model(cfg: Config) -> torch.nn.Module:
+def build_network(cfg: Config) -> torch.nn.Module:
     """A fresh network of ``cfg.model.arch``; a post-upsampling one gets ``data.scale`` as its own factor."""
     m, k = cfg.model, int(cfg.data.scale) if cfg.model.arch != "srcnn" else 1
     if m.arch == "fsrcnn":
@@ -181,7 +181,7 @@ def _init_model(model: SRCNN, scheme: str) -> None:
 def _model(cfg: Config, device: torch.device) -> tuple[torch.nn.Module, str]:
     """The network of [model] on ``device``, started from ``model.init_from`` when set; that file's sha256."""
     m = cfg.model
-    model = _build_model(cfg)
+    model = build_network(cfg)
     init_sha = ""  # the sha256 of the init_from file when the run started (the file may be re-shipped later)
     if m.init_from:
         init_sha = sha256_file(m.init_from)
