@@ -321,7 +321,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .zoo import DEFAULT_MODEL, available, card
+    from .zoo import available, card, default_name
 
     if args.name:
         c = card(args.name)
@@ -331,7 +331,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         raw = c.raw
         print(f"{c.name}: {c.summary}")
         print(f"  task {c.task}, default scale {c.scale}; {c.state}"
-              f"{'; the default of srcnn enhance' if c.name == DEFAULT_MODEL else ''}")
+              f"{'; the default of srcnn enhance' if c.name == default_name() else ''}")
         for k, v in c.metrics.items():
             print(f"  {k:<14} {v}")
         if raw.get("wall_time"):
@@ -340,13 +340,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
             print(f"  on: {raw['hardware']}")
         for cmd in raw.get("commands", []):
             print(f"  command {cmd}")
-        print(f"  weights: {c.path} (sha256 {c.sha256})")
+        if c.members:
+            print("  runs, by scale: " + ", ".join(f"x{k} {m}" for k, m in sorted(c.members.items()))
+                  + " (other scales: the nearest, then the bicubic); `srcnn models NAME` for each")
+        else:
+            print(f"  weights: {c.path} (sha256 {c.sha256})")
         return 0
     cards = available()
     print(f"{'name':<12} {'task':<6} {'scale':>5}  {'state':<31} headline (PSNR dB / SSIM; `srcnn models NAME`: all)")
     for c in cards:
         metrics = ", ".join(f"{k} {v}" for k, v in list(c.metrics.items())[:2])
-        default = " (default)" if c.name == DEFAULT_MODEL else ""
+        default = " (default)" if c.name == default_name() else ""
         print(f"{c.name:<12} {c.task:<6} {c.scale:>5}  {c.state:<31} {metrics}{default}")
     print(f"{'bicubic':<12} {'sr':<6} {'any':>5}  {'':<31} the MATLAB-compatible bicubic baseline (no network)")
     if not cards:
