@@ -79,6 +79,8 @@ class ModelCard:
     @property
     def state(self) -> str:
         """Training state in a few words: "interim, 5,500 of 30,000 steps" or "39,500 steps"."""
+        if self.members:
+            return "family: " + ", ".join(self.members[k] for k in sorted(self.members))
         steps, planned = self.raw.get("steps"), self.raw.get("planned_steps")
         if self.raw.get("status") == "interim":
             return f"interim, {steps:,} of {planned:,} steps" if steps and planned else "interim"
