@@ -41,6 +41,9 @@ Writing (:func:`write`, :func:`encode`): the format comes from the extension (:f
   match the written pixels (e.g. a gray profile on RGB WebP data) is left out.
 - Writing is atomic: a temporary ``.<name>.tmp-<random>`` in the same folder (name cut to fit 255 bytes), fsync,
   then ``os.replace``.
+- :class:`BandWriter` writes a file band by band as the rows are produced (the same temporary file and rename):
+  PNG and TIFF are encoded as the rows come, in a band's memory (TIFF: deflate with the horizontal predictor,
+  EXIF kept at 16 bits too); JPEG, WebP and BMP keep the rows and are encoded whole at the end.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 __all__ = [
     "is_temp_name",
     "ImageError",
+    "BandWriter",
+    "STREAMED_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "Picture",
     "quantize",
@@ -789,11 +794,14 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def _png_filtered_rows(raw: np.ndarray, bpp: int) -> Iterator[bytes]:
-    """PNG-filter rows of an (H, stride) uint8 array, choosing per row the filter with least sum |byte|."""
+def _png_filtered_rows(raw: np.ndarray, bpp: int, prev: np.ndarray | None = None) -> Iterator[bytes]:
+    """PNG-filter rows of an (H, stride) uint8 array, choosing per row the filter with least sum |byte|.
+
+    ``prev`` is the row above the first (the last row of the previous band; None: the image's first row).
+    """
     h, stride = raw.shape
     block = max(1, (1 << 20) // max(stride, 1))
-    prev = np.zeros(stride, dtype=np.uint8)
+    prev = np.zeros(stride, dtype=np.uint8) if prev is None else prev
     for start in range(0, h, block):
         rows = raw[start : start + block]
         x = rows.astype(np.int16)
@@ -814,26 +822,59 @@ def _png_filtered_rows(raw: np.ndarray, bpp: int) -> Iterator[bytes]:
 
 def _png16(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None) -> bytes:
     """16-bit PNG (gray, gray+alpha, RGB or RGBA), which Pillow cannot write in colour."""
-    planes = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
-    h, w, c = planes.shape
-    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
-    raw = np.ascontiguousarray(planes, dtype=">u2").view(np.uint8).reshape(h, w * c * 2)
-    out = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0))]
-    if icc:
-        out.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
-    if exif:
-        out.append(_png_chunk(b"eXIf", exif[6:]))
-    compressor = zlib.compressobj(6)
-    pending = b""
-    for rows in _png_filtered_rows(raw, 2 * c):
-        pending += compressor.compress(rows)
-        if len(pending) >= 1 << 20:
-            out.append(_png_chunk(b"IDAT", pending))
-            pending = b""
-    pending += compressor.flush()
-    out.append(_png_chunk(b"IDAT", pending))
-    out.append(_png_chunk(b"IEND", b""))
-    return b"".join(out)
+    h, w, c = pixels.shape
+    buf = io.BytesIO()
+    png = _PngStream(buf, h, w, c + (alpha is not None), 16, icc, exif)
+    png.rows(pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2))
+    png.close()
+    return buf.getvalue()
+
+
+class _PngStream:
+    """A PNG written row band by row band to a binary file: IHDR (+ iCCP, eXIf), IDAT chunks of about 1 MiB, IEND.
+
+    Rows are filtered as :func:`_png_filtered_rows` does (per row, the filter with the least sum of |byte|) and
+    deflated at level 6, as Pillow does; ``rows`` takes R x W x S uint8/uint16 samples (S 1-4: gray, gray+alpha,
+    RGB, RGBA), in order from the top.
+    """
+
+    def __init__(self, fp: BinaryIO, height: int, width: int, samples: int, bits: int,
+                 icc: bytes | None, exif: bytes | None) -> None:
+        self._fp, self._samples, self._bits, self._width = fp, samples, bits, width
+        self._left = height
+        color_type = {1: 0, 2: 4, 3: 2, 4: 6}[samples]
+        head = [b"\x89PNG\r\n\x1a\n",
+                _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, color_type, 0, 0, 0))]
+        if icc:
+            head.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+        if exif:
+            head.append(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+        fp.write(b"".join(head))
+        self._compressor = zlib.compressobj(6)
+        self._pending = bytearray()
+        self._prev: np.ndarray | None = None
+
+    def rows(self, samples: np.ndarray) -> None:
+        r = samples.shape[0]
+        if samples.shape[1:] != (self._width, self._samples) or r > self._left:
+            raise ValueError(f"PNG rows of shape {samples.shape} do not fit the image")
+        if not r:
+            return
+        dtype = ">u2" if self._bits == 16 else np.uint8
+        raw = np.ascontiguousarray(samples, dtype=dtype).view(np.uint8).reshape(r, -1)
+        for filtered in _png_filtered_rows(raw, self._samples * self._bits // 8, self._prev):
+            self._pending += self._compressor.compress(filtered)
+            if len(self._pending) >= 1 << 20:
+                self._fp.write(_png_chunk(b"IDAT", bytes(self._pending)))
+                self._pending.clear()
+        self._prev = raw[-1].copy()
+        self._left -= r
+
+    def close(self) -> None:
+        if self._left:
+            raise ValueError(f"PNG: {self._left} rows were never given")
+        self._pending += self._compressor.flush()
+        self._fp.write(_png_chunk(b"IDAT", bytes(self._pending)) + _png_chunk(b"IEND", b""))
 
 
 def encode_tiff16(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None) -> bytes:
@@ -926,6 +967,277 @@ def write(path: str | os.PathLike[str], picture: Picture, quality: int = 95, for
             raise ImageError(f"{path}: cannot write ({_one_line(e.strerror or e)})") from e
         raise
     _fsync_dir(parent)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Writing band by band
+
+# Formats that BandWriter writes as the rows come (the others are held whole and encoded at the end).
+STREAMED_FORMATS = ("PNG", "TIFF")
+
+# TIFF tags that describe a file's own layout: an EXIF block never sets them in a written TIFF.
+_TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 273, 277, 278, 279, 280, 281,
+                               284, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 347, 530, 531,
+                               532, 34675})
+
+
+class _TiffStream:
+    """A little-endian TIFF written strip by strip to a seekable binary file (deflate, horizontal predictor).
+
+    Layout: header, the IFD (with ICC and EXIF; space reserved up front, filled in by ``close``), then the strips
+    as they come. ``rows`` takes R x W x S uint8/uint16 samples (S 1-4: gray, gray+alpha, RGB, RGBA; alpha is
+    unassociated), in order from the top. EXIF tags (and its Exif/GPS sub-IFDs) go into the IFD as Pillow's own
+    TIFF writer puts them, through Pillow's IFD serialiser; an EXIF block it cannot serialise is left out with a
+    warning. Files over 4 GiB (no BigTIFF) raise ValueError.
+    """
+
+    def __init__(self, fp: BinaryIO, height: int, width: int, samples: int, bits: int,
+                 icc: bytes | None, exif: bytes | None) -> None:
+        from PIL import TiffImagePlugin, TiffTags
+
+        self._fp, self._height, self._width, self._samples, self._bits = fp, height, width, samples, bits
+        row_bytes = width * samples * bits // 8
+        self.rows_per_strip = max(1, min(height, (1 << 18) // max(1, row_bytes)))
+        self._strips = -(-height // self.rows_per_strip)
+        self._block = np.empty((self.rows_per_strip, width, samples), np.uint16 if bits == 16 else np.uint8)
+        self._filled = 0
+        self._offsets: list[int] = []
+        self._counts: list[int] = []
+
+        def ifd_for(exif: bytes | None) -> Any:
+            ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+            if exif:
+                parsed = Image.Exif()
+                parsed.load(exif)
+                for key in parsed:
+                    if key in _TIFF_LAYOUT_TAGS:
+                        continue
+                    ifd[key] = parsed.get_ifd(key) if key in TiffTags.TAGS_V2_GROUPS else parsed.get(key)
+                    with contextlib.suppress(KeyError, AttributeError):
+                        ifd.tagtype[key] = parsed.tagtype[key]
+            gray = samples <= 2
+            ifd[256], ifd[257] = width, height
+            ifd[258] = (bits,) * samples
+            ifd[259] = 8  # Adobe deflate
+            ifd[262] = 1 if gray else 2  # BlackIsZero or RGB
+            ifd[277] = samples
+            ifd[278] = self.rows_per_strip
+            ifd[284] = 1  # contiguous
+            ifd[317] = 2  # horizontal differencing
+            if samples in (2, 4):
+                ifd[338] = 2  # unassociated alpha
+            if bits == 16:
+                ifd[339] = (1,) * samples
+            if icc:
+                ifd[34675] = icc
+            for tag in (273, 279):
+                ifd.tagtype[tag] = TiffTags.LONG
+                ifd[tag] = (0,) * self._strips
+            ifd.tobytes(8)  # raises here, before any work, on what cannot be serialised
+            return ifd
+
+        try:
+            self._ifd = ifd_for(exif)
+        except (ValueError, TypeError, KeyError, struct.error, OverflowError) as e:
+            if not exif:
+                raise
+            warnings.warn(f"EXIF cannot be stored in TIFF ({_one_line(e) or type(e).__name__}); not written",
+                          stacklevel=3)
+            self._ifd = ifd_for(None)
+        self._ifd_size = len(self._ifd.tobytes(8))
+        fp.write(b"II*\x00" + struct.pack("<I", 8) + b"\x00" * self._ifd_size)
+        self._at = 0  # bytes of strip data written, from the end of the IFD
+
+    def rows(self, samples: np.ndarray) -> None:
+        r = samples.shape[0]
+        done = len(self._offsets) * self.rows_per_strip + self._filled
+        if samples.shape[1:] != (self._width, self._samples) or done + r > self._height:
+            raise ValueError(f"TIFF rows of shape {samples.shape} do not fit the image")
+        i = 0
+        while i < r:
+            n = min(r - i, self.rows_per_strip - self._filled)
+            self._block[self._filled : self._filled + n] = samples[i : i + n]
+            self._filled += n
+            i += n
+            if self._filled == self.rows_per_strip:
+                self._strip()
+
+    def _strip(self) -> None:
+        block = self._block[: self._filled]
+        diff = block.copy()
+        diff[:, 1:] -= block[:, :-1]  # predictor 2: horizontal differences, modulo 2**bits
+        data = zlib.compress(diff.astype("<u2").tobytes() if self._bits == 16 else diff.tobytes(), 6)
+        if 8 + self._ifd_size + self._at + len(data) > 0xFFFFFFFF:
+            raise ValueError("the TIFF would be over 4 GiB (BigTIFF is not written); write PNG instead")
+        self._fp.write(data)
+        self._offsets.append(self._at)
+        self._counts.append(len(data))
+        self._at += len(data)
+        self._filled = 0
+
+    def close(self) -> None:
+        if self._filled:
+            self._strip()
+        if len(self._offsets) != self._strips:
+            raise ValueError(f"TIFF: {self._strips - len(self._offsets)} strips were never given")
+        self._ifd[273] = tuple(self._offsets)  # Pillow's serialiser adds the end of the IFD to them
+        self._ifd[279] = tuple(self._counts)
+        data = self._ifd.tobytes(8)
+        assert len(data) == self._ifd_size, (len(data), self._ifd_size)
+        self._fp.seek(8)
+        self._fp.write(data)
+        self._fp.seek(0, os.SEEK_END)
+
+
+class BandWriter:
+    """An image file written band by band, as the rows are produced; atomically, like :func:`write`.
+
+    ``BandWriter(path, height, width, channels, bits, alpha=..., icc=..., exif=..., quality=..., format=...)``
+    opens a temporary ``.<name>.tmp-<random>`` beside ``path`` (the one :func:`write` uses; :func:`is_temp_name`
+    knows it); :meth:`write` takes the next rows, pixels R x W x C (C = ``channels``, 1 or 3) and alpha R x W when
+    ``alpha``, of the dtype of ``bits`` (uint8 or uint16), top to bottom; :meth:`close` checks that every row came,
+    finishes the file, fsyncs it and renames it over ``path``. Any failure, or leaving a ``with`` block on an
+    exception (KeyboardInterrupt too), removes the temporary file: ``path`` is never half-written.
+
+    PNG and TIFF (:data:`STREAMED_FORMATS`) are encoded as the rows come, so memory is a band's whatever the
+    size. The file holds the same pixels (and alpha, ICC, EXIF) as :func:`write` of the whole Picture, not the
+    same bytes: PNG as :func:`write` (8 and 16 bits, gray/gray+alpha/RGB/RGBA, ICC and EXIF); TIFF always with
+    deflate and the horizontal predictor, EXIF kept at every depth (its sub-IFDs too), 16-bit gray+alpha as
+    16-bit RGBA as :func:`write` does. JPEG, WebP and BMP need the whole picture (Pillow's encoders): their rows
+    are kept, and encoded by :func:`write` at :meth:`close`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], height: int, width: int, channels: int, bits: int, *,
+                 alpha: bool = False, icc: bytes | None = None, exif: bytes | None = None, quality: int = 95,
+                 format: str | None = None) -> None:
+        self.path = path = Path(path)
+        if channels not in (1, 3) or bits not in (8, 16) or height < 1 or width < 1:
+            raise ValueError(f"cannot write {height} x {width} x {channels} at {bits} bits")
+        self.height, self.width, self.channels, self.bits, self.alpha = height, width, channels, bits, alpha
+        self._dtype = np.dtype(np.uint16 if bits == 16 else np.uint8)
+        self._done = 0
+        self._file: BinaryIO | None = None
+        self._tmp: Path | None = None
+        try:
+            self.format = _normalize_format(format) if format else format_for_path(path)
+            if not 1 <= int(quality) <= 100:
+                raise ImageError(f"JPEG/WebP quality must be between 1 and 100, got {quality}")
+            side = _MAX_SIDE.get(self.format)
+            if side is not None and max(width, height) > side:
+                raise ImageError(f"{width} x {height} is too large for {self.format} (at most {side} pixels a side); "
+                                 "write PNG or TIFF instead")
+        except ImageError as e:
+            message = str(e)
+            raise ImageError(message if message.startswith(f"{path}:") else f"{path}: {message}") from e
+        self.quality = int(quality)
+        self.streaming = self.format in STREAMED_FORMATS
+        parent = path.parent  # checked before any work, whatever the format
+        if not parent.is_dir():
+            raise ImageError(f"{path}: cannot write, folder {parent} does not exist")
+        if path.is_dir():
+            raise ImageError(f"{path}: is a directory")
+        if not self.streaming:  # held whole; write() encodes it at close()
+            self._picture = Picture(np.empty((height, width, channels), self._dtype),
+                                    np.empty((height, width), self._dtype) if alpha else None, icc=icc, exif=exif)
+            return
+        exif = _exif_for(exif)
+        samples = channels + alpha
+        if self.format == "TIFF" and bits == 16 and samples == 2:  # 16-bit gray+alpha: as RGBA (see write)
+            samples = 4
+        self._samples = samples
+        tmp = parent / _temp_name(path.name)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            self._tmp = tmp
+            self._file = os.fdopen(fd, "w+b", buffering=1 << 20)
+            icc_kept = _icc_for(icc, 1 if samples <= 2 else 3)
+            stream = _PngStream if self.format == "PNG" else _TiffStream
+            self._stream: _PngStream | _TiffStream = stream(self._file, height, width, samples, bits, icc_kept, exif)
+        except BaseException as e:
+            self._fail(e)
+
+    def write(self, pixels: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        """The next rows: pixels R x W x C (or R x W when C is 1) and, when the file has alpha, alpha R x W."""
+        pixels = np.asarray(pixels)
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        r = pixels.shape[0]
+        if pixels.shape[1:] != (self.width, self.channels) or pixels.dtype != self._dtype:
+            raise ValueError(f"rows must be R x {self.width} x {self.channels} {self._dtype}, got "
+                             f"{pixels.shape} {pixels.dtype}")
+        if (alpha is not None) != self.alpha or (alpha is not None and alpha.shape != (r, self.width)):
+            raise ValueError(f"alpha must be {'R x W' if self.alpha else 'None'}, got "
+                             f"{None if alpha is None else alpha.shape}")
+        if self._done + r > self.height:
+            raise ValueError(f"{self._done + r} rows given for an image of {self.height}")
+        if not self.streaming:
+            self._picture.pixels[self._done : self._done + r] = pixels
+            if alpha is not None:
+                self._picture.alpha[self._done : self._done + r] = alpha  # type: ignore[index]
+            self._done += r
+            return
+        try:
+            if self._samples == 4 and self.channels == 1:
+                pixels = np.repeat(pixels, 3, axis=2)
+            samples = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None].astype(self._dtype)], 2)
+            self._stream.rows(samples)
+            self._done += r
+        except BaseException as e:
+            self._fail(e)
+
+    def close(self) -> None:
+        """Finish the file and move it into place (ValueError, and no file, when rows are missing)."""
+        if self._done != self.height:
+            self.abort()
+            raise ValueError(f"{self.path}: {self.height - self._done} of {self.height} rows were never written")
+        if not self.streaming:
+            write(self.path, self._picture, quality=self.quality, format=self.format)
+            return
+        if self._file is None:
+            raise ValueError(f"{self.path}: already closed")
+        try:
+            self._stream.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+            if self.path.exists():
+                with contextlib.suppress(OSError):
+                    shutil.copymode(self.path, self._tmp)  # type: ignore[arg-type]
+            os.replace(self._tmp, self.path)  # type: ignore[arg-type]
+            self._tmp = None
+        except BaseException as e:
+            self._fail(e)
+        _fsync_dir(self.path.parent)
+
+    def abort(self) -> None:
+        """Drop the file being written (the temporary file); ``path`` is left as it was."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            self._tmp = None
+        self._picture = None  # type: ignore[assignment]
+
+    def _fail(self, e: BaseException) -> None:
+        self.abort()
+        if isinstance(e, OSError):
+            raise ImageError(f"{self.path}: cannot write ({_one_line(e.strerror or e)})") from e
+        if isinstance(e, (ValueError, MemoryError, struct.error)):
+            raise ImageError(f"{self.path}: cannot encode as {self.format}: {_one_line(e) or type(e).__name__}") from e
+        raise e
+
+    def __enter__(self) -> BandWriter:
+        return self
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
 
 
 _NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems alike
