@@ -191,7 +191,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     from .checkpoint import WeightsError
     from .enhance import load_model
-    from .images import INPUT_FORMAT_NAMES, ImageError, read, write
+    from .images import INPUT_FORMAT_NAMES, ImageError, read
     from .resize import output_size
 
     planned = _plan_outputs(args)
@@ -236,14 +236,14 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
                 tiles_total = enhancer.tile_count(pic.height, pic.width, scale, tile)
                 tbar = tqdm(total=tiles_total, desc=src.name, unit="tile", leave=False, file=sys.stderr,
                             disable=not show or tiles_total < 16)
-                out = enhancer.enhance_picture(pic, scale=scale, tile=tile,
-                                               progress=lambda n, tb=tbar: tb.update(n - tb.n))
-                tbar.close()
                 try:
                     dst.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as e:
                     raise ImageError(f"{dst}: cannot create folder {dst.parent} ({e.strerror or e})") from e
-                write(dst, out, quality=args.quality)
+                # written band by band as it is produced (PNG, TIFF): memory is bounded by the band, not the photo
+                enhancer.enhance_to_file(pic, dst, scale=scale, tile=tile, quality=args.quality,
+                                         progress=lambda n, tb=tbar: tb.update(n - tb.n))
+                tbar.close()
                 done += 1
                 if not show:
                     print(f"{src} -> {dst}", file=sys.stderr) if not args.quiet else None

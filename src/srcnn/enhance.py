@@ -15,6 +15,9 @@ thread at a time. ``enhance_picture`` runs bicubic, colour, network and quantiza
 network's tile rows, about BAND_PIXELS each; :meth:`Enhancer._bands`, :class:`srcnn.resize.RowResize`), with the
 very same tiles and bicubic products as the whole picture, so the result is the same to the last bit and its
 memory is a band's plus the source and result pictures (at x1 the merge adds the change of Y to R, G and B).
+``enhance_bands`` gives those bands as they are made, and ``enhance_to_file`` (the CLI's path) writes them into
+the output file as they come (PNG, TIFF; :class:`srcnn.images.BandWriter`): memory is then the source's plus a
+band's, whatever the output size.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from torch import nn
 from .checkpoint import WeightsError, load_weights
 from .color import RGB_TO_YCBCR, YCBCR_OFFSET, YCBCR_TO_RGB, rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device, resolve_precision
-from .images import Picture, quantize
+from .images import BandWriter, Picture, quantize
 from .resize import RowResize, imresize, output_size
 from .tiling import Tiles, split_even
 from .zoo import card, default_name
@@ -201,24 +204,88 @@ class Enhancer:
         HxWxC uint8 or uint16 in -> H'xW'xC of the same dtype (full range, 0..255 or 0..65535) out, where
         H' = ``resize.output_size(H, s)`` = ceil(H * s) and W' likewise; the alpha plane (if any) gets the same
         H'xW' size. ``scale`` (default: the model's) may be any finite number >= 1, such as 1.5 (ValueError
-        otherwise); whole scales give (sH)x(sW).
+        otherwise); whole scales give (sH)x(sW). The result is held whole; :meth:`enhance_to_file` writes it
+        band by band instead, in a band's memory.
         """
         s = self._scale(scale)
+        h, w = output_size(picture.height, s), output_size(picture.width, s)
+        out = np.empty((h, w, picture.pixels.shape[2]), dtype=picture.pixels.dtype)
+        alpha = picture.alpha
+        if alpha is not None and s != 1:
+            alpha = np.empty((h, w), dtype=alpha.dtype)
+        for y0, y1, pixels, a in self.enhance_bands(picture, s, tile, progress):
+            out[y0:y1] = pixels
+            if alpha is not picture.alpha:
+                alpha[y0:y1] = a  # type: ignore[index]
+        return dataclasses.replace(picture, pixels=out, alpha=alpha)
+
+    def enhance_to_file(self, picture: Picture, path: str | Path, scale: float | None = None, tile: int | None = None,
+                        progress: Callable[[int], None] | None = None, quality: int = 95,
+                        format: str | None = None) -> None:
+        """:meth:`enhance_picture` written to ``path`` band by band as the bands are produced (the CLI's path).
+
+        PNG and TIFF are encoded as the rows come (:class:`srcnn.images.BandWriter`), so memory is the source's
+        plus a band's, whatever the output size; JPEG, WebP and BMP hold the result whole (their encoders need
+        it). The file appears only when complete (a temporary file renamed into place); on any failure, or an
+        interrupt, ``path`` is left as it was. The pixels are those of ``images.write(path, enhance_picture(...))``.
+        ImageError for what cannot be written (format, folder, disk), before the work where it can be known.
+        """
+        s = self._scale(scale)
+        h, w = output_size(picture.height, s), output_size(picture.width, s)
+        with BandWriter(path, h, w, picture.pixels.shape[2], picture.bits, alpha=picture.alpha is not None,
+                        icc=picture.icc, exif=picture.exif, quality=quality, format=format) as out:
+            for _y0, _y1, pixels, alpha in self.enhance_bands(picture, s, tile, progress):
+                out.write(pixels, alpha)
+
+    def enhance_bands(self, picture: Picture, scale: float | None = None, tile: int | None = None,
+                      progress: Callable[[int], None] | None = None
+                      ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
+        """:meth:`enhance_picture`'s result band by band: (y0, y1, pixels rows y0..y1, alpha rows y0..y1 or None).
+
+        Bands come in order from the top and cover the H' rows of the result; pixels are (y1 - y0) x W' x C of the
+        source's dtype, alpha (y1 - y0) x W' likewise (None when the source has none). Each band is its own array
+        (about BAND_PIXELS, or one tile row of the network); together they are :meth:`enhance_picture`'s result
+        to the last bit. The scale is checked here (ValueError), before the first band is asked for.
+        """
+        return self._picture_bands(picture, self._scale(scale), tile, progress)
+
+    def _picture_bands(self, picture: Picture, s: float, tile: int | None,
+                       progress: Callable[[int], None] | None
+                       ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
         dtype = picture.pixels.dtype
+        tdtype = torch.uint16 if dtype == np.uint16 else torch.uint8
         maxval = 65535.0 if dtype == np.uint16 else 255.0
         src = torch.from_numpy(np.array(picture.pixels, copy=not picture.pixels.flags.writeable))
         gray = src.shape[2] == 1
-        h, w = output_size(src.shape[0], s), output_size(src.shape[1], s)
-        out = torch.empty((h, w, src.shape[2]), dtype=torch.uint16 if dtype == np.uint16 else torch.uint8)
+        w = output_size(src.shape[1], s)
         sh, sw = src.shape[0], src.shape[1]
         tiles = self._tiles(*self._net_size(sh, sw, s), tile, progress)
+        alpha = picture.alpha
+        alpha_plan = RowResize((sh, sw), scale=s) if alpha is not None and s != 1 else None
+
+        def quantized(x: torch.Tensor) -> torch.Tensor:
+            """CxRxW' float in [0, 1] -> a new R x W' x C band of the source's dtype."""
+            out = torch.empty((x.shape[1], w, src.shape[2]), dtype=tdtype)
+            _quantize_into(out, x, maxval)
+            return out
+
+        def band(o0: int, o1: int, px: torch.Tensor) -> tuple[int, int, np.ndarray, np.ndarray | None]:
+            """(o0, o1, the band's pixels, alpha rows o0..o1 through the same bicubic, or None)."""
+            if alpha is None:
+                return o0, o1, px.numpy(), None
+            if alpha_plan is None:
+                return o0, o1, px.numpy(), alpha[o0:o1]
+            i0, i1 = alpha_plan.source_rows(o0, o1)
+            a = alpha_plan.resize(torch.from_numpy(alpha[i0:i1].astype(np.float32) / maxval), i0, o0, o1)
+            return o0, o1, px.numpy(), quantize(a.clamp_(0, 1).numpy(), picture.bits)
+
         if self.channels == 3:  # RGB network: its output is the result
             def rgb(i0: int, i1: int) -> torch.Tensor:
                 p = _planes(src[i0:i1], maxval)
                 return p.expand(3, -1, -1).clone() if gray else p
 
             for o0, o1, res, _ in self._bands(rgb, sh, sw, s, tiles):
-                _quantize_into(out[o0:o1], res.mean(0, keepdim=True) if gray else res, maxval)
+                yield band(o0, o1, quantized(res.mean(0, keepdim=True) if gray else res))
         elif gray:
             luma = self.gray_as_luma
 
@@ -227,7 +294,7 @@ class Enhancer:
                 return p * _GRAY_TO_Y + _Y_OFFSET if luma else p
 
             for o0, o1, res, _ in self._bands(g, sh, sw, s, tiles):
-                _quantize_into(out[o0:o1], res.sub_(_Y_OFFSET).div_(_GRAY_TO_Y).clamp_(0, 1) if luma else res, maxval)
+                yield band(o0, o1, quantized(res.sub_(_Y_OFFSET).div_(_GRAY_TO_Y).clamp_(0, 1) if luma else res))
         elif s == 1 and self.upsampling == "pre":  # RGB at x1: the merge adds the change of Y to R, G, B
             def y(i0: int, i1: int) -> torch.Tensor:
                 plane = torch.empty((1, i1 - i0, sw), dtype=torch.float32)
@@ -237,7 +304,9 @@ class Enhancer:
             for o0, o1, res, ys in self._bands(y, sh, sw, s, tiles, clamp=False):
                 rgb = src[o0:o1].to(torch.float32).div_(maxval)
                 rgb.add_((res[0] - ys[0]).unsqueeze(-1) * _Y_TO_RGB)
-                out[o0:o1] = rgb.clamp_(0, 1).mul_(maxval).round_()
+                px = torch.empty((o1 - o0, w, 3), dtype=tdtype)
+                px[:] = rgb.clamp_(0, 1).mul_(maxval).round_()
+                yield band(o0, o1, px)
         else:  # RGB: the network on Y (upscaled first or not, by kind), Cb and Cr through the bicubic, merge
             def ycc(i0: int, i1: int) -> torch.Tensor:
                 return rgb_to_ycbcr(_planes(src[i0:i1], maxval))
@@ -250,19 +319,7 @@ class Enhancer:
                     else:
                         i0, i1 = chroma_plan.source_rows(o0, o1)
                         rest = chroma_plan.resize(ycc(i0, i1)[1:], i0, o0, o1)
-                _quantize_into(out[o0:o1], ycbcr_to_rgb(torch.cat([res, rest], 0)).clamp_(0, 1), maxval)
-        alpha = picture.alpha
-        if alpha is not None and s != 1:
-            plan = RowResize((sh, sw), scale=s)
-            big = np.empty((h, w), dtype=alpha.dtype)
-            rows = max(1, BAND_PIXELS // max(1, w))
-            for o0 in range(0, h, rows):
-                o1 = min(h, o0 + rows)
-                i0, i1 = plan.source_rows(o0, o1)
-                a = plan.resize(torch.from_numpy(alpha[i0:i1].astype(np.float32) / maxval), i0, o0, o1)
-                big[o0:o1] = quantize(a.clamp_(0, 1).numpy(), picture.bits)
-            alpha = big
-        return dataclasses.replace(picture, pixels=out.numpy(), alpha=alpha)
+                yield band(o0, o1, quantized(ycbcr_to_rgb(torch.cat([res, rest], 0)).clamp_(0, 1)))
 
     def _net_size(self, height: int, width: int, s: float) -> tuple[int, int]:
         """The size of the network's input for a ``height`` x ``width`` source at scale ``s``."""
