@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .color import rgb_to_gray_uint8, y_uint8
-from .degrade import Degradation, RealisticDegradation, modcrop
+from .degrade import Degradation, RealisticDegradation, mild, modcrop
 from .images import INPUT_EXTENSIONS, quantize, read, to_8bit
 
 __all__ = [
@@ -258,10 +258,12 @@ REALISTIC_GROUP = 4  # patches cut from one degraded window (its four corners)
 def realistic_chains(scale: int, kind: str) -> tuple[RealisticDegradation, ...]:
     """The realistic chains of ``data.realistic``: one order ("second_order", "first_order", "shuffled") or
     "mixed" (Real-ESRGAN's second order and BSRGAN's shuffled order, one of the two drawn per sample) or "all"
-    (those two and the milder first order, one of the three drawn per sample)."""
-    groups = {"mixed": ("second_order", "shuffled"), "all": ("second_order", "shuffled", "first_order")}
+    (those two and the milder first order, one of the three drawn per sample) or "broad" (those three and
+    ``degrade.mild``, a decent phone photo: one of the four per sample)."""
+    groups = {"mixed": ("second_order", "shuffled"), "all": ("second_order", "shuffled", "first_order"),
+              "broad": ("second_order", "shuffled", "first_order", "mild")}
     kinds = groups.get(kind, (kind,))
-    return tuple(RealisticDegradation(scale=scale, order=k) for k in kinds)
+    return tuple(mild(scale) if k == "mild" else RealisticDegradation(scale=scale, order=k) for k in kinds)
 
 
 class PairTiles(Dataset):
