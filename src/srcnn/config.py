@@ -171,8 +171,9 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.optim.name in ("adam", "sgd"), "optim.name must be 'adam' or 'sgd'"),
         (cfg.optim.schedule in ("cosine", "step", "constant"), "optim.schedule must be cosine, step or constant"),
         (cfg.model.init in ("default", "paper"), "model.init must be 'default' or 'paper'"),
-        (cfg.data.realistic in ("", "second_order", "first_order", "shuffled", "mixed", "all", "broad"),
-         "data.realistic must be '', 'second_order', 'first_order', 'shuffled', 'mixed', 'all' or 'broad'"),
+        (cfg.data.realistic in ("", "second_order", "first_order", "shuffled", "mixed", "all", "broad",
+                                "wide"),
+         "data.realistic must be '', 'second_order', 'first_order', 'shuffled', 'mixed', 'all', 'broad' or 'wide'"),
         (not cfg.data.realistic or cfg.model.arch != "srcnn", "data.realistic needs a post-upsampling model.arch"),
         (cfg.model.arch in ("srcnn", "fsrcnn", "compact"), "model.arch must be 'srcnn', 'fsrcnn' or 'compact'"),
         (cfg.model.arch == "srcnn" or (not isinstance(cfg.data.scale, list) and float(cfg.data.scale).is_integer()

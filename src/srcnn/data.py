@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .color import rgb_to_gray_uint8, y_uint8
-from .degrade import Degradation, RealisticDegradation, mild, modcrop
+from .degrade import Degradation, RealisticDegradation, light, mild, modcrop
 from .images import INPUT_EXTENSIONS, quantize, read, to_8bit
 
 __all__ = [
@@ -259,11 +259,14 @@ def realistic_chains(scale: int, kind: str) -> tuple[RealisticDegradation, ...]:
     """The realistic chains of ``data.realistic``: one order ("second_order", "first_order", "shuffled") or
     "mixed" (Real-ESRGAN's second order and BSRGAN's shuffled order, one of the two drawn per sample) or "all"
     (those two and the milder first order, one of the three drawn per sample) or "broad" (those three and
-    ``degrade.mild``, a decent phone photo: one of the four per sample)."""
+    ``degrade.mild``, a decent phone photo: one of the four per sample) or "wide" (those four and
+    ``degrade.light``, a good photo: one of the five)."""
     groups = {"mixed": ("second_order", "shuffled"), "all": ("second_order", "shuffled", "first_order"),
-              "broad": ("second_order", "shuffled", "first_order", "mild")}
+              "broad": ("second_order", "shuffled", "first_order", "mild"),
+              "wide": ("second_order", "shuffled", "first_order", "mild", "light")}
+    made = {"mild": mild, "light": light}
     kinds = groups.get(kind, (kind,))
-    return tuple(mild(scale) if k == "mild" else RealisticDegradation(scale=scale, order=k) for k in kinds)
+    return tuple(made[k](scale) if k in made else RealisticDegradation(scale=scale, order=k) for k in kinds)
 
 
 class PairTiles(Dataset):

@@ -850,9 +850,10 @@ class SeedDegradation:
 
 def mild(scale: int = 2) -> RealisticDegradation:
     """A decent phone photo (ours, not from a paper): the first order with a light lens blur (Gaussian, sigma
-    0.2-1.2, no sinc), a resize near 1, faint noise (Gaussian sigma 0.5-6 /255 or Poisson scale 0.05-0.5) and a
-    good JPEG (quality 60-95); a final sinc 10 % of the time. Trained beside the heavy chains, it teaches a blind
-    model to leave a clean photo's detail alone instead of sharpening and smoothing it like a ruined one."""
+    0.2-1.2, no sinc), a resize near 1, faint noise (Gaussian sigma 0.5-6 /255 or Poisson scale 0.05-0.5), a
+    JPEG of quality 60-95, then the last bracket's JPEG at 30-95 (Real-ESRGAN's) and a final sinc 10 % of the
+    time. Trained beside the heavy chains, it teaches a blind model to leave a clean photo's detail alone
+    instead of sharpening and smoothing it like a ruined one."""
     return RealisticDegradation(
         scale=scale, order="first_order", kernel_kinds=("iso", "aniso"), kernel_probs=(0.7, 0.3),
         kernel_sizes=_odd_sizes(7, 11), blur_sigma=(0.2, 1.2), sinc_prob=0.0, final_sinc_prob=0.1,
@@ -860,15 +861,29 @@ def mild(scale: int = 2) -> RealisticDegradation:
         poisson_scale=(0.05, 0.5), gray_noise_prob=0.4, jpeg_range=(60, 95))
 
 
+def light(scale: int = 2) -> RealisticDegradation:
+    """A good photo (ours): the first order with an almost-identity blur (Gaussian, sigma 0.1-0.6), no resize
+    before the final one, no sinc, noise below 2/255 (Poisson scale below 0.2) and JPEG quality 80-95: close to
+    the plain bicubic downscale of the SR test sets. With ``mild`` it keeps a blind model from over-sharpening
+    and smoothing a photo that needs neither."""
+    return RealisticDegradation(
+        scale=scale, order="first_order", kernel_kinds=("iso",), kernel_probs=(1.0,), kernel_sizes=(7,),
+        blur_sigma=(0.1, 0.6), sinc_prob=0.0, final_sinc_prob=0.0, resize_probs=(0.0, 0.0, 1.0),
+        noise_sigma=(0.0, 2 / 255), poisson_scale=(0.0, 0.2), gray_noise_prob=0.4, jpeg_range=(80, 95),
+        jpeg_range2=(80, 95))
+
+
 def preset(name: str, scale: int = 2) -> RealisticDegradation | SeedDegradation:
     """A named degradation: "realesrgan" (second order), "realesrgan-first-order", "bsrgan" (shuffled), "mild"
-    (a decent phone photo), "seed"."""
+    (a decent phone photo), "light" (a good one), "seed"."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     if name == "seed":
         return SeedDegradation()
     if name == "mild":
         return mild(scale)
+    if name == "light":
+        return light(scale)
     return RealisticDegradation(scale=scale, order=PRESETS[name])
 
 
@@ -877,5 +892,6 @@ PRESETS: dict[str, str] = {
     "realesrgan-first-order": "first_order",
     "bsrgan": "shuffled",
     "mild": "first_order",
+    "light": "first_order",
     "seed": "seed",
 }
