@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("Core", {"srcnn.model", "srcnn.checkpoint", "srcnn.zoo"}),
     ("Metrics", {"srcnn.metrics"}),
     ("Pixels", {"srcnn.images", "srcnn.color", "srcnn.resize", "srcnn.degrade", "srcnn.data", "srcnn.errors",
-                "srcnn.files"}),
+                "srcnn.files", "srcnn._codecs", "srcnn._kernels", "srcnn._steps"}),
 ]
 # the height of each layer: an import must go to a lower one or stay in its own layer (Core and Metrics: side by
 # side, so neither may import the other)
