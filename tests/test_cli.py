@@ -223,8 +223,11 @@ def test_models_lists_bicubic(capsys):
 def test_models_name_shows_the_card(card, capsys):
     assert main(["models", card.name]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"{card.name}: ") and card.sha256 in out
-    assert all(k in out for k in card.metrics) and "command " in out
+    assert out.startswith(f"{card.name}: ") and all(k in out for k in card.metrics)
+    if card.members:  # a family: its members by scale, each with a card of its own
+        assert all(f"x{k} {m}" in out for k, m in card.members.items())
+    else:
+        assert card.sha256 in out and "command " in out
 
 
 def test_models_unknown_name_is_one_line(capsys):

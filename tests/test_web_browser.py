@@ -222,7 +222,9 @@ def test_upload_compare_download(server: str, browser: Any, tmp_path: Path) -> N
         with page.expect_download() as info:
             page.click("#download")
         download = info.value
-        assert download.suggested_filename == "photo_srcnn-photo_x2.png"  # the default model at its x2
+        from srcnn import zoo
+
+        assert download.suggested_filename == f"photo_{zoo.default_name()}_x2.png"  # the default at its x2
         data = Path(download.path()).read_bytes()
         with Image.open(io.BytesIO(data)) as out:
             assert out.format == "PNG"
