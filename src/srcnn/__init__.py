@@ -3,7 +3,8 @@
 Python API::
 
     import srcnn
-    model = srcnn.load_model("srcnn-photo")          # or a .safetensors / .pth path, or "bicubic"
+    model = srcnn.load_model(scale=2)                # the default "real" family; a name, a .safetensors / .pth
+                                                     # path, or "bicubic"
     big = model.enhance(pil_image, scale=2)          # PIL in, PIL out; gray stays gray, alpha kept
     y = model(x)                                     # (N, C, H, W) float32 in [0, 1] -> same shape, [0, 1]
 
