@@ -6,7 +6,7 @@ Python API::
     model = srcnn.load_model(scale=2)                # the default "real" family; a name, a .safetensors / .pth
                                                      # path, or "bicubic"
     big = model.enhance(pil_image, scale=2)          # PIL in, PIL out; gray stays gray, alpha kept
-    y = model(x)                                     # (N, C, H, W) float32 in [0, 1] -> same shape, [0, 1]
+    y = model(x)                     # (N, C, H, W) float32 in [0, 1] -> (N, C, kH, kW), k = model.net_scale
 
 Data conventions: tensors are float32 in [0, 1], (N, C, H, W); the network sees Y of BT.601 (MATLAB rgb2ycbcr)
 unless it has 3 channels; metrics follow the SRCNN protocol (Y, ``scale`` px shaved, uint8, float64).
