@@ -21,7 +21,7 @@ baseline, shown apart), medians over --repeats with the spread (min-max), and th
     python benchmarks/inference.py --x2                         # the path people use: a 3-MP photo to 12 MP
 
 ``--x2``: ``enhance_picture`` of a 2016x1512 RGB photo at scale 2 (a 12-MP result) for bicubic, the shipped
-srcnn-x2 and srcnn-photo, FSRCNN 56-12-4 x2 and the CompactSR of configs/real-x2.toml (random weights), at
+srcnn-x2, srcnn-photo and real-x2 (the default at x2), FSRCNN 56-12-4 x2 (random weights), at
 fp32 and, where the CPU has bf16 units, at bf16; the time inside the network (the tiles: ``tiling.Tiles.band``) and the
 share outside it (bicubic, colour, quantisation), against Pillow's bicubic of the same three float planes.
 """
@@ -197,7 +197,7 @@ def x2_path(repeats: int) -> list[dict]:
     from srcnn.device import cpu_bf16
     from srcnn.enhance import Enhancer, load_model
     from srcnn.images import Picture
-    from srcnn.model import FSRCNN, CompactSR
+    from srcnn.model import FSRCNN
 
     w, h = 2016, 1512
     pic = Picture(pixels=photo(h, w, seed=2))
@@ -225,8 +225,7 @@ def x2_path(repeats: int) -> list[dict]:
             "srcnn-x2": lambda prec: load_model("srcnn-x2", device="cpu", precision=prec),
             "srcnn-photo": lambda prec: load_model("srcnn-photo", device="cpu", precision=prec),
             "fsrcnn 56-12-4 x2": lambda prec: Enhancer("fsrcnn", FSRCNN(scale=2).eval(), 2, {}, cpu, precision=prec),
-            "compact 32x4 x2 (RGB)": lambda prec: Enhancer("compact", CompactSR(3, 3, 32, 4, 2, True).eval(), 2, {},
-                                                           cpu, precision=prec)}
+            "real-x2 (RGB, the default)": lambda prec: load_model("real-x2", device="cpu", precision=prec)}
     rows = []
     precisions = ["fp32", "bf16"] if cpu_bf16() else ["fp32"]
     print("| model | precision | whole path s | MP/s | network s | outside the network | outside / Pillow |")
