@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .color import rgb_to_gray_uint8, y_uint8
-from .degrade import Degradation, RealisticDegradation, light, mild, modcrop
+from .degrade import Degradation, RealisticDegradation, chain, modcrop
 from .images import INPUT_EXTENSIONS, quantize, read, to_8bit
 
 __all__ = [
@@ -264,9 +264,7 @@ def realistic_chains(scale: int, kind: str) -> tuple[RealisticDegradation, ...]:
     groups = {"mixed": ("second_order", "shuffled"), "all": ("second_order", "shuffled", "first_order"),
               "broad": ("second_order", "shuffled", "first_order", "mild"),
               "wide": ("second_order", "shuffled", "first_order", "mild", "light")}
-    made = {"mild": mild, "light": light}
-    kinds = groups.get(kind, (kind,))
-    return tuple(made[k](scale) if k in made else RealisticDegradation(scale=scale, order=k) for k in kinds)
+    return tuple(chain(k, scale) for k in groups.get(kind, (kind,)))
 
 
 class PairTiles(Dataset):

@@ -64,6 +64,9 @@ __all__ = [
     "RealisticDegradation",
     "SeedDegradation",
     "PRESETS",
+    "chain",
+    "mild",
+    "light",
     "preset",
 ]
 
@@ -435,6 +438,16 @@ def light(scale: int = 2) -> RealisticDegradation:
         jpeg_range2=(80, 95))
 
 
+def chain(name: str, scale: int = 2) -> RealisticDegradation:
+    """One realistic chain by name: an order of RealisticDegradation ("second_order", "first_order",
+    "shuffled"), "mild" (a decent phone photo) or "light" (a good one)."""
+    if name == "mild":
+        return mild(scale)
+    if name == "light":
+        return light(scale)
+    return RealisticDegradation(scale=scale, order=name)
+
+
 def preset(name: str, scale: int = 2) -> RealisticDegradation | SeedDegradation:
     """A named degradation: "realesrgan" (second order), "realesrgan-first-order", "bsrgan" (shuffled), "mild"
     (a decent phone photo), "light" (a good one), "seed"."""
@@ -442,18 +455,14 @@ def preset(name: str, scale: int = 2) -> RealisticDegradation | SeedDegradation:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     if name == "seed":
         return SeedDegradation()
-    if name == "mild":
-        return mild(scale)
-    if name == "light":
-        return light(scale)
-    return RealisticDegradation(scale=scale, order=PRESETS[name])
+    return chain(PRESETS[name], scale)
 
 
-PRESETS: dict[str, str] = {
+PRESETS: dict[str, str] = {  # preset name -> chain name (or "seed")
     "realesrgan": "second_order",
     "realesrgan-first-order": "first_order",
     "bsrgan": "shuffled",
-    "mild": "first_order",
-    "light": "first_order",
+    "mild": "mild",
+    "light": "light",
     "seed": "seed",
 }

@@ -83,11 +83,9 @@ def _figure(enhancer: Enhancer, gt_path: Path, scale: int, quality: int | None, 
     write(out, Picture(np.asarray(im)))
 
 
-def real_figure(photo: Path, models: list[tuple[str, Enhancer | str]], scale: int, out: Path, crop: int = 200
-                ) -> None:
+def real_figure(photo: Path, models: list[tuple[str, Enhancer]], scale: int, out: Path, crop: int = 200) -> None:
     """One real photo (no ground truth): input (nearest) | bicubic | each model, a crop at 100 % of the output.
 
-    A model given by name is loaded for ``scale`` (a family runs its member for that scale).
     The crop (``crop`` x ``crop`` output px) is the window where the bicubic enlargement has the most detail
     (gradient energy), so the figure shows edges, texture and noise rather than flat sky; flat areas show up
     too, since real photos mix both.
@@ -109,9 +107,7 @@ def real_figure(photo: Path, models: list[tuple[str, Enhancer | str]], scale: in
     y0, x0 = np.unravel_index(int(np.argmax(win)), win.shape)
     panels = [(f"input (x{scale} nearest)" if scale != 1 else "input", nearest)]
     panels += [(f"bicubic x{scale}", bic)] if scale != 1 else []
-    for label, enh in models:
-        run = load_model(enh, scale=scale) if isinstance(enh, str) else enh
-        panels.append((f"{label} x{scale}", run.enhance_picture(pic, scale=scale).pixels))
+    panels += [(f"{label} x{scale}", enh.enhance_picture(pic, scale=scale).pixels) for label, enh in models]
     im = side_by_side(panels, (int(y0), int(y0) + c, int(x0), int(x0) + c), zoom=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     write(out, Picture(np.asarray(im)))
@@ -119,14 +115,18 @@ def real_figure(photo: Path, models: list[tuple[str, Enhancer | str]], scale: in
 
 def real_figures(folder: Path, models: list[tuple[str, Enhancer | str]], out: Path,
                  scales: tuple[int, ...] = (2, 4)) -> list[Path]:
-    """``real-<photo>-x<s>.png`` in ``out`` for every photo of ``folder`` (RealSRSet-dev) at each scale."""
+    """``real-<photo>-x<s>.png`` in ``out`` for every photo of ``folder`` (RealSRSet-dev) at each scale.
+
+    A model given by name is loaded once per scale (a family runs its member for that scale)."""
     from .data import list_images
 
     paths = []
-    for photo in list_images([folder], recursive=False):
-        for s in scales:
+    photos = list_images([folder], recursive=False)
+    for s in scales:
+        at = [(label, load_model(m, scale=s) if isinstance(m, str) else m) for label, m in models]
+        for photo in photos:
             paths.append(out / f"real-{photo.stem}-x{s}.png")
-            real_figure(photo, models, s, paths[-1])
+            real_figure(photo, at, s, paths[-1])
     return paths
 
 
