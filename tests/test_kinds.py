@@ -195,3 +195,25 @@ def test_a_compact_net_of_another_scale_starts_as_the_x2_net_then_a_resize(to_sc
         assert torch.allclose(other(x), want, atol=1e-6)
     with pytest.raises(ValueError, match="more than the scale"):
         CompactSR(channels=3, head=3, width=16, depth=2, scale=4).load_other_scale(x2)
+
+
+def test_a_wider_deeper_compact_net_starts_as_the_smaller_one_and_every_new_weight_learns():
+    """Growing a shipped model (model.init_from a narrower, shallower CompactSR): step 0 gives the same output,
+    and one backward pass reaches the new units and layers, so the extra capacity is not dead weight."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(2)
+    small = CompactSR(channels=3, head=3, width=8, depth=2, scale=2, anchor=True)
+    for p in small.parameters():
+        p.data.normal_(0, 0.1)
+    big = CompactSR(channels=3, head=3, width=12, depth=4, scale=4, anchor=True)
+    big.load_from(small)  # another scale and wider and deeper at once
+    x = torch.rand(2, 3, 9, 11)
+    with torch.no_grad():
+        want = F.interpolate(small(x), scale_factor=2, mode="nearest")
+        assert torch.allclose(big(x), want, atol=1e-5)
+    F.mse_loss(big(x), torch.rand(2, 3, 36, 44)).backward()
+    assert big.tail.weight.grad[:, 8:].abs().sum() > 0  # the tail starts to see the new units
+    assert all(m.weight.grad.abs().sum() > 0 for m in big.body if isinstance(m, torch.nn.Conv2d))
+    with pytest.raises(ValueError, match="not a narrower or shallower"):
+        CompactSR(channels=3, head=3, width=4, depth=4, scale=2).grow_from(small)

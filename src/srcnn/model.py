@@ -277,6 +277,53 @@ class CompactSR(nn.Module):
         state["tail.bias"] = bias.reshape(c * q * q).contiguous()
         self.load_state_dict(state)
 
+    def grow_from(self, other: CompactSR) -> None:
+        """Take the weights of a narrower and/or shallower CompactSR of the same scale so that this network starts
+        as exactly the same function (net2net): new units see every unit of the layer below (default init) while
+        no old unit or the tail sees them yet (zero weights), and the extra layers, after the old ones, start as
+        identities (a Dirac 3x3 conv, zero bias, PReLU slope 1). Gradients reach every new weight within two steps."""
+        a, b = other.config, self.config
+        if (a.channels, a.head, a.scale, a.anchor) != (b.channels, b.head, b.scale, b.anchor) \
+                or a.width > b.width or a.depth > b.depth:
+            raise ValueError(f"grow_from: {a} is not a narrower or shallower {b}")
+        wa = a.width
+        with torch.no_grad():
+            convs_b = [m for m in self.body if isinstance(m, nn.Conv2d)]
+            acts_b = [m for m in self.body if isinstance(m, nn.PReLU)]
+            convs_a = [m for m in other.body if isinstance(m, nn.Conv2d)]
+            acts_a = [m for m in other.body if isinstance(m, nn.PReLU)]
+            for i, (cb, pb) in enumerate(zip(convs_b, acts_b, strict=True)):
+                if i < len(convs_a):  # an old layer: its weights in the corner, old units blind to new ones
+                    ca, pa = convs_a[i], acts_a[i]
+                    cin = ca.weight.shape[1]
+                    cb.weight[:wa, cin:] = 0
+                    cb.weight[:wa, :cin] = ca.weight
+                    cb.bias[:wa] = ca.bias
+                    pb.weight[:wa] = pa.weight
+                else:  # an extra layer: the identity on every unit
+                    cb.weight.zero_()
+                    cb.weight[torch.arange(b.width), torch.arange(b.width), 1, 1] = 1
+                    cb.bias.zero_()
+                    pb.weight.fill_(1)
+            self.tail.weight.zero_()
+            self.tail.weight[:, :wa] = other.tail.weight
+            self.tail.bias.copy_(other.tail.bias)
+
+    def load_from(self, other: CompactSR) -> None:
+        """Start from ``other``: another scale (load_other_scale), and/or narrower or shallower (grow_from)."""
+        a, b = other.config, self.config
+        if a == b:
+            self.load_state_dict(other.state_dict())
+            return
+        if a.scale != b.scale:
+            rescaled = CompactSR(a.channels, a.head, a.width, a.depth, b.scale, a.anchor)
+            rescaled.load_other_scale(other)
+            other = rescaled
+        if other.config != b:
+            self.grow_from(other)
+        else:
+            self.load_state_dict(other.state_dict())
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) float32 in [0, 1] -> (N, C, scale H, scale W) float32, roughly [0, 1], not clipped."""
         y = self.tail(self.body(x))

@@ -187,10 +187,10 @@ def _model(cfg: Config, device: torch.device) -> tuple[torch.nn.Module, str]:
         init_sha = sha256_file(m.init_from)
         start_model, _ = load_weights(m.init_from)
         # the same tensors (an FSRCNN of another scale has the same ones: only the stride of its end differs;
-        # a CompactSR of another scale maps its tail's sub-pixel outputs)
-        if m.arch == "compact" and start_model.arch == "compact" and start_model.scale != model.scale:
+        # a CompactSR of another scale maps its tail's sub-pixel outputs, a narrower or shallower one grows)
+        if m.arch == "compact" and start_model.arch == "compact":
             try:
-                model.load_other_scale(start_model)
+                model.load_from(start_model)
             except ValueError as e:
                 raise TrainError(f"model.init_from={m.init_from}: {e}") from None
         elif _shapes(start_model) != _shapes(model) or (m.arch == "srcnn" and start_model.config != model.config):
