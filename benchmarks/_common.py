@@ -19,6 +19,37 @@ PEERS_DIR = ROOT.parent / "shared" / "peers" / "opencv-dnn-superres"  # the Open
 Runner = Callable[["np.ndarray"], "np.ndarray"]  # LR uint8 HxWxC -> uint8 at the HR size
 
 
+def png_fingerprint(blob: bytes) -> dict:
+    """A PNG's pixels in three numbers that float rounding cannot move: shape, mean and standard deviation (uint8).
+
+    The realistic benchmark's degradation runs in float32 (FFT blurs, matrix resizes, noise); another CPU or BLAS
+    build rounds a few pixels the other way, so its PNG bytes differ while its pixels agree to a fraction of a level.
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    x = np.asarray(Image.open(io.BytesIO(blob)), dtype=np.float64)
+    return {"shape": list(x.shape), "mean": round(float(x.mean()), 3), "std": round(float(x.std()), 3)}
+
+
+def same_fingerprint(a: dict, b: dict, tol: float = 0.05) -> bool:
+    """Whether two png_fingerprint()s are the same picture up to rounding: same shape, mean and std within tol."""
+    return (a["shape"] == b["shape"] and abs(a["mean"] - b["mean"]) <= tol and abs(a["std"] - b["std"]) <= tol)
+
+
+def machine() -> dict[str, str]:
+    """What decides float rounding in the degradation besides library versions: torch's CPU kernel level and AMX."""
+    import torch
+
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "amx": str("amx_bf16" in flags).lower()}
+
+
 def status_mib(field: str) -> float | None:
     """A ``VmXXX:`` field of /proc/self/status in MiB (Linux), or None."""
     try:
