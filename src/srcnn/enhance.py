@@ -343,7 +343,7 @@ class Enhancer:
             # several tiles: one per core, each single-threaded (no per-op barriers); one tile: all cores on it
             workers = torch.get_num_threads() if max(height, width) > t else 1
         return Tiles(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), height, width, t,
-                      self.receptive_radius, self.net_scale, workers, progress)
+                      self.receptive_radius, self.net_scale, workers, progress, edge=True)
 
     def _bands(self, planes: Callable[[int, int], torch.Tensor], height: int, width: int, s: float,
                tiles: Tiles | None, net_planes: int | None = None, clamp: bool = True

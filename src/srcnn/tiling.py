@@ -24,7 +24,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["split_even", "even_boxes", "forward_tiled", "forward_tiled_valid", "Tiles", "PaddedRunner"]
+__all__ = ["split_even", "even_boxes", "forward_tiled", "forward_tiled_valid", "forward_whole", "Tiles",
+           "PaddedRunner"]
 
 Missing = tuple[int, int, int, int]
 
@@ -62,6 +63,15 @@ def forward_tiled(
     return forward_tiled_valid(runner, x, tile, radius, out=out, progress=progress, scale=runner.scale)
 
 
+@torch.no_grad()
+def forward_whole(model: torch.nn.Module, x: torch.Tensor, radius: int) -> torch.Tensor:
+    """What the Enhancer's tiles (``edge``) add up to: the network once on (N, C, H, W) ``x`` extended by ``radius``
+    edge px on every side, cropped back -> (N, C', kH, kW), k = ``model.scale`` (1 when it has none)."""
+    k = int(getattr(model, "scale", 1))
+    y = model(F.pad(x, (radius,) * 4, mode="replicate"))
+    return y[:, :, radius * k : y.shape[2] - radius * k, radius * k : y.shape[3] - radius * k]
+
+
 def forward_tiled_valid(
     run: Callable[[torch.Tensor, Missing], torch.Tensor],
     x: torch.Tensor,
@@ -93,7 +103,10 @@ class Tiles:
     """THE tiler: the near-equal tiles (at most ``tile`` or (tile_h, tile_w) px) of a ``height`` x ``width`` input.
 
     Each tile's crop carries ``radius`` px of real neighbours (zeros outside the input, with ``missing`` saying how
-    many); ``run(crop, missing)`` returns its (N, C', scale h, scale w) output. ``band`` runs the tile rows of one
+    many); ``run(crop, missing)`` returns its (N, C', scale h, scale w) output. ``edge``: outside the input the
+    crop repeats the input's edge px instead, with nothing ``missing``, so the output is the network's on the whole
+    input extended by its edge px (no dark frame on a dark picture: a zero-padded net sees zeros only past the
+    extension, which is ``radius`` away from every output px). ``band`` runs the tile rows of one
     horizontal band (the Enhancer goes band by band, so memory is bounded by the band), ``forward_tiled_valid``
     all of them. The first tile runs in the caller's thread, the others one per pool thread when ``workers`` > 1,
     so a tile's output is the same to the last bit whichever band it is in. ``progress(n)``: tiles done so far,
@@ -102,14 +115,14 @@ class Tiles:
 
     def __init__(self, run: Callable[[torch.Tensor, Missing], torch.Tensor], height: int, width: int,
                  tile: int | tuple[int, int], radius: int, scale: int = 1, workers: int = 1,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, edge: bool = False) -> None:
         th, tw = (tile, tile) if isinstance(tile, int) else tile
         if th <= 0 or tw <= 0:
             raise ValueError("tile must be positive")
         self.run, self.height, self.width, self.tile = run, height, width, th
         self.radius, self.scale, self.workers, self.progress = radius, int(scale), workers, progress
         self.rows, self.cols = split_even(height, th), split_even(width, tw)
-        self.done = 0
+        self.edge, self.done = edge, 0
 
     def band(self, x: torch.Tensor, base: int, y0: int, y1: int) -> torch.Tensor:
         """Output of the tile rows inside [y0, y1) (on the row grid): (N, C', s (y1 - y0), s W) float32.
@@ -128,7 +141,11 @@ class Tiles:
             missing = (r - (b0 - cy0), r - (cy1 - b1), r - (x0 - cx0), r - (cx1 - x1))
             crop = x[:, :, cy0 - base : cy1 - base, cx0:cx1]
             if any(missing):
-                crop = F.pad(crop, (missing[2], missing[3], missing[0], missing[1]))
+                pad = (missing[2], missing[3], missing[0], missing[1])
+                if self.edge:  # the picture's edge px continue outward: the network sees no border at all
+                    crop, missing = F.pad(crop, pad, mode="replicate"), (0, 0, 0, 0)
+                else:
+                    crop = F.pad(crop, pad)
             piece = self.run(crop, missing)
             with lock:
                 if not out:
