@@ -19,11 +19,13 @@ baseline, shown apart), medians over --repeats with the spread (min-max), and th
     python benchmarks/inference.py --sizes 0.25,1 --repeats 2   # quick
     python benchmarks/inference.py --backend onnxruntime
     python benchmarks/inference.py --x2                         # the path people use: a 3-MP photo to 12 MP
+    python benchmarks/inference.py --x4                         # the same from a 0.76-MP photo
 
 ``--x2``: ``enhance_picture`` of a 2016x1512 RGB photo at scale 2 (a 12-MP result) for bicubic, the shipped
 srcnn-x2, srcnn-photo and real-x2 (the default at x2), FSRCNN 56-12-4 x2 (random weights), at
 fp32 and, where the CPU has bf16 units, at bf16; the time inside the network (the tiles: ``tiling.Tiles.band``) and the
 share outside it (bicubic, colour, quantisation), against Pillow's bicubic of the same three float planes.
+``--x4``: the same from a 1008x756 photo with srcnn-x4, real-x4 and FSRCNN x4.
 """
 
 from __future__ import annotations
@@ -188,8 +190,9 @@ def _median(xs: list[float]) -> float:
     return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
 
 
-def x2_path(repeats: int) -> list[dict]:
-    """Whole path at x2 (3 MP -> 12 MP), fp32 and bf16: total s, network s, % outside the network; printed."""
+def up_path(repeats: int, scale: int = 2) -> list[dict]:
+    """Whole path at x2 (2016x1512 -> 12 MP) or x4 (1008x756 -> 12 MP), fp32 and bf16: total s, network s, %
+    outside the network; printed."""
     import numpy as np
     import torch
     from PIL import Image
@@ -199,12 +202,12 @@ def x2_path(repeats: int) -> list[dict]:
     from srcnn.images import Picture
     from srcnn.model import FSRCNN
 
-    w, h = 2016, 1512
+    w, h = 4032 // scale, 3024 // scale
     pic = Picture(pixels=photo(h, w, seed=2))
     planes = [Image.fromarray(pic.pixels[:, :, c].astype(np.float32) / 255, mode="F") for c in range(3)]
-    pillow = _median([_timed(lambda: [p.resize((2 * w, 2 * h), Image.BICUBIC) for p in planes])
+    pillow = _median([_timed(lambda: [p.resize((scale * w, scale * h), Image.BICUBIC) for p in planes])
                       for _ in range(repeats)])
-    print(f"x2 path: {w}x{h} RGB -> {2 * w}x{2 * h} (12.2 MP); Pillow bicubic of the 3 float planes "
+    print(f"x{scale} path: {w}x{h} RGB -> {scale * w}x{scale * h} (12.2 MP); Pillow bicubic of the 3 float planes "
           f"{pillow:.2f} s (median of {repeats})")
     from srcnn.tiling import Tiles
 
@@ -222,10 +225,12 @@ def x2_path(repeats: int) -> list[dict]:
     cpu = torch.device("cpu")
     torch.manual_seed(0)
     nets = {"bicubic": lambda prec: load_model("bicubic"),
-            "srcnn-x2": lambda prec: load_model("srcnn-x2", device="cpu", precision=prec),
+            f"srcnn-x{scale}": lambda prec: load_model(f"srcnn-x{scale}", device="cpu", precision=prec),
             "srcnn-photo": lambda prec: load_model("srcnn-photo", device="cpu", precision=prec),
-            "fsrcnn 56-12-4 x2": lambda prec: Enhancer("fsrcnn", FSRCNN(scale=2).eval(), 2, {}, cpu, precision=prec),
-            "real-x2 (RGB, the default)": lambda prec: load_model("real-x2", device="cpu", precision=prec)}
+            f"fsrcnn 56-12-4 x{scale}": lambda prec: Enhancer("fsrcnn", FSRCNN(scale=scale).eval(), scale, {}, cpu,
+                                                              precision=prec),
+            f"real-x{scale} (RGB, the default)": lambda prec: load_model(f"real-x{scale}", device="cpu",
+                                                                          precision=prec)}
     rows = []
     precisions = ["fp32", "bf16"] if cpu_bf16() else ["fp32"]
     print("| model | precision | whole path s | MP/s | network s | outside the network | outside / Pillow |")
@@ -233,11 +238,11 @@ def x2_path(repeats: int) -> list[dict]:
     for name, make in nets.items():
         for prec in precisions if name != "bicubic" else ["fp32"]:
             enh = make(prec)
-            enh.enhance_picture(Picture(pixels=pic.pixels[:64, :64]), scale=2)  # warm-up
+            enh.enhance_picture(Picture(pixels=pic.pixels[:64, :64]), scale=scale)  # warm-up
             totals, nets_s = [], []
             for _ in range(repeats):
                 net_time[0] = 0.0
-                totals.append(_timed(lambda enh=enh: enh.enhance_picture(pic, scale=2)))
+                totals.append(_timed(lambda enh=enh: enh.enhance_picture(pic, scale=scale)))
                 nets_s.append(net_time[0] if enh.model is not None else 0.0)
             total, net = _median(totals), _median(nets_s)
             out = total - net
@@ -283,11 +288,12 @@ def main() -> None:
     p.add_argument("--save", help=argparse.SUPPRESS)
     p.add_argument("--budget", type=float, help=argparse.SUPPRESS)
     p.add_argument("--x2", action="store_true", help="the whole path at x2, 3 MP -> 12 MP, instead (see above)")
+    p.add_argument("--x4", action="store_true", help="the same at x4, 0.76 MP -> 12 MP")
     args = p.parse_args()
     if args.child:
         child(args)
         return
-    if args.x2:
+    if args.x2 or args.x4:
         import torch
 
         torch.set_num_threads(args.threads)
@@ -295,10 +301,11 @@ def main() -> None:
 
         cpu = cpu_name()
         print(f"{cpu}, bf16 units: {cpu_bf16() or 'none'}; torch {torch.__version__}, {args.threads} threads")
-        rows = x2_path(args.repeats)
+        scale = 4 if args.x4 else 2
+        rows = up_path(args.repeats, scale)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"x2": rows, "threads": args.threads, "cpu": cpu, "bf16": cpu_bf16()}, f, indent=1)
+                json.dump({f"x{scale}": rows, "threads": args.threads, "cpu": cpu, "bf16": cpu_bf16()}, f, indent=1)
         return
 
     import numpy as np
