@@ -40,14 +40,13 @@ def same_fingerprint(a: dict, b: dict, tol: float = 0.05) -> bool:
 
 
 def machine() -> dict[str, str]:
-    """What decides float rounding in the degradation besides library versions: torch's CPU kernel level and AMX."""
+    """What decides float rounding in the degradation besides library versions: torch's CPU kernel level and the
+    bf16 matrix units (srcnn.device.cpu_bf16: "amx", "avx512_bf16" or "none")."""
     import torch
 
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
-    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "amx": str("amx_bf16" in flags).lower()}
+    from srcnn.device import cpu_bf16
+
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_units": cpu_bf16() or "none"}
 
 
 def status_mib(field: str) -> float | None:

@@ -8,7 +8,7 @@ fields, the seed rule, library versions, the machine, every image's drawn Params
 fingerprint (shape, mean, std) of every file) goes to a committed JSON manifest. ``--check`` rebuilds everything
 in memory and compares it with the manifest (and with the files, when present) without writing anything. The
 degradation runs in float32, so bytes are reproducible only with the manifest's library versions on a machine like
-its own (``machine``: torch's CPU kernel level and AMX); elsewhere a few pixels round the other way, and a file
+its own (``machine``: torch's CPU kernel level and bf16 units); elsewhere a few pixels round the other way, and a file
 passes when its fingerprint matches. Never train on these images.
 
     python tools/make_realistic_bench.py [--data ../shared/data] [--out bench-data/realistic] [--check]
