@@ -203,7 +203,7 @@ def test_sigkill_at_random_moments_always_resumes(data_dir, tmp_path):
                 run, saved_before = tmp_path / f"run{chain}", 0
                 continue
             ev = read_events(events)
-            half_written += bool(list(run.glob(".last.pt.*.tmp"))) if run.exists() else 0
+            half_written += bool(list(run.glob(".last.pt.tmp-*"))) if run.exists() else 0
             started = [s for k, s, _ in ev if k == "step"]
             saved = [(s, t) for k, s, t in ev if k == "saved"]
             begun = {s: t for k, s, t in ev if k == "save"}
@@ -277,7 +277,7 @@ def test_a_kill_right_after_a_checkpoint_leaves_no_gap_in_the_log(data_dir, tmp_
     with pytest.raises(_Killed):
         main(args)
     assert load_state(run / "last.pt")["step"] == 20  # the validation at step 20 checkpoints
-    (run / ".last.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")  # what a kill during the write leaves
+    (run / ".last.pt.tmp-0a1b2c3d4e5f").write_bytes(b"half a checkpoint")  # what a kill during the write leaves
     assert main([*args, "--resume"]) == 0
     logged = [int(row["step"]) for row in csv.DictReader(open(run / "log.csv"))]
     assert logged == list(range(5, 41, 5))

@@ -15,7 +15,8 @@ from PIL import Image
 
 import srcnn.enhance as enhance_mod
 from srcnn.enhance import load_model
-from srcnn.images import STREAMED_FORMATS, BandWriter, ImageError, Picture, is_temp_name, read, write
+from srcnn.files import is_temp_name
+from srcnn.images import STREAMED_FORMATS, BandWriter, ImageError, Picture, read, write
 
 MAKE, SOFTWARE, EXIF_IFD, DATE_ORIGINAL = 0x010F, 0x0131, 0x8769, 0x9003
 BANDS = ((0, 5), (5, 6), (6, 6), (6, 20), (20, 37))  # uneven, one empty; 37 rows

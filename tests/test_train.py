@@ -10,9 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from srcnn.checkpoint import load_state, load_weights, read_metadata, sha256_file
+from srcnn.checkpoint import load_state, load_weights, read_metadata
 from srcnn.cli import main
 from srcnn.config import ConfigError, load_config
+from srcnn.files import sha256_file
 from srcnn.train import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

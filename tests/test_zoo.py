@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from srcnn.checkpoint import sha256_file
 from srcnn.enhance import load_model
+from srcnn.files import sha256_file
 from srcnn.zoo import available, weights_dir
 
 CARDS = sorted(weights_dir().glob("*.json"))

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
-from srcnn.checkpoint import read_metadata, sha256_file
+from srcnn.checkpoint import read_metadata
 from srcnn.enhance import load_model
 from srcnn.evaluate import evaluate_dataset
+from srcnn.files import sha256_file
 from srcnn.zoo import weights_dir
 
 

@@ -1,11 +1,10 @@
-"""Machinery of srcnn.images: format tables, Pillow decoding details, the PNG/TIFF encoders, temp files."""
+"""Machinery of srcnn.images: format tables, Pillow decoding details, the PNG/TIFF encoders."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
-import secrets
 import struct
 import sys
 import tempfile
@@ -13,7 +12,6 @@ import threading
 import warnings
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -601,33 +599,3 @@ class TiffStream:
         self._fp.seek(8)
         self._fp.write(data)
         self._fp.seek(0, os.SEEK_END)
-
-
-_NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems alike
-
-
-def is_temp_name(name: str) -> bool:
-    """True for the name of a temporary file that :func:`write` makes (``.<name>.tmp-<12 hex digits>``)."""
-    head, sep, tail = name.rpartition(".tmp-")
-    return bool(sep) and name.startswith(".") and len(tail) == 12 and all(c in "0123456789abcdef" for c in tail)
-
-
-def temp_name(name: str) -> str:
-    """``.<name>.tmp-<random>``, the name cut short so that the whole stays within a file name's 255 bytes."""
-    tail = f".tmp-{secrets.token_hex(6)}"
-    room = _NAME_MAX - 1 - len(tail)
-    while len(os.fsencode(name)) > room:
-        name = name[: -max(1, (len(os.fsencode(name)) - room) // 4)]
-    return f".{name}{tail}"
-
-
-def fsync_dir(folder: Path) -> None:
-    """Best effort: make the rename durable (POSIX only)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -10,11 +10,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -22,57 +18,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .files import atomic_write, sha256_file
 from .model import ARCHS, SRCNN, ModelConfig, build_model, config_from_state_dict
 
 __all__ = [
     "WeightsError",
-    "atomic_write",
     "save_weights",
     "load_weights",
     "read_metadata",
     "save_state",
     "load_state",
-    "sha256_file",
 ]
 
 
 class WeightsError(Exception):
     """A weights file that cannot be used; the message names the file, the reason and the fix."""
-
-
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)``, fsync, then rename onto ``path``; the temp file is removed on any error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions a plain open() would
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_weights(path: str | Path, model: nn.Module, metadata: dict | None = None) -> None:

@@ -13,13 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .argtypes import float_in, int_in
+from .errors import fail, warn
 
 __all__ = ["main", "build_parser"]
-
-
-def _fail(message: str, code: int = 2) -> int:
-    print(f"srcnn: error: {message}", file=sys.stderr)
-    return code
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -42,12 +38,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             cfg.train.out = args.out
         out = train(cfg, resume=args.resume, progress=not args.quiet, command=_command_line(args))
     except (ConfigError, TrainError, WeightsError) as e:
-        return _fail(str(e))
+        return fail(str(e))
     except TrainInterrupted as e:
         print(f"srcnn: {e}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        return _fail("interrupted before training started", 130)
+        return fail("interrupted before training started", code=130)
     print(f"run folder: {out}")
     return 0
 
@@ -196,16 +192,16 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     planned = _plan_outputs(args)
     if isinstance(planned, str):
-        return _fail(planned)
+        return fail(planned)
     if not planned.pairs and not planned.refused:
-        return _fail(f"no images found in the inputs (supported: {INPUT_FORMAT_NAMES})")
+        return fail(f"no images found in the inputs (supported: {INPUT_FORMAT_NAMES})")
     plan = planned.pairs
     try:
         # -s may be fractional (1.5): it is passed per picture; for a family it also picks the member
         enhancer = load_model(args.model or default_model(quiet=args.quiet), device=args.device, backend=args.backend,
                               precision=args.precision, scale=args.scale)
     except WeightsError as e:
-        return _fail(str(e))
+        return fail(str(e))
     if args.verbose:
         kind = {"pre": "bicubic first", "post": f"upsamples x{enhancer.net_scale} at its end"}[enhancer.upsampling]
         print(f"srcnn: model {enhancer.name} ({kind}), device {enhancer.device}, backend {enhancer.backend}, "
@@ -213,9 +209,9 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     scale = args.scale if args.scale is not None else enhancer.scale
     refusal = _scale_refusal(args.model or default_model(quiet=True), scale)
     if refusal and not args.force:
-        return _fail(f"{refusal}; --force does it anyway")
+        return fail(f"{refusal}; --force does it anyway")
     if refusal and not args.quiet:
-        print(f"srcnn: warning: {refusal} (going on: --force)", file=sys.stderr)
+        warn(f"{refusal} (going on: --force)")
     for line in planned.renamed + planned.refused:  # before the work, so that they are seen
         print(line, file=sys.stderr)
     done = skipped = failed = 0
@@ -295,28 +291,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         enhancer = load_model(args.model, device=args.device, scale=args.scale, precision=args.precision)
     except WeightsError as e:
-        return _fail(str(e))
+        return fail(str(e))
     scale = 1 if args.jpeg_quality else (args.scale or enhancer.scale)
     results = []
     for d in args.dirs:
         if not Path(d).is_dir():
-            return _fail(f"{d}: not a folder of images")
+            return fail(f"{d}: not a folder of images")
         for q in args.jpeg_quality or [None]:
             try:
                 results.append(evaluate_dataset(enhancer, d, scale=scale, jpeg_quality=q))
             except (ImageError, FileNotFoundError) as e:
-                return _fail(str(e))
+                return fail(str(e))
     name = Path(args.model).stem if Path(args.model).suffix else args.model
     print(to_table(name, results))
-    from .checkpoint import atomic_write
+    from .files import write_text
 
     try:
         if args.json:
-            atomic_write(args.json, lambda tmp: Path(tmp).write_text(to_json(name, results)))
+            write_text(args.json, to_json(name, results))
         if args.markdown:
-            atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(to_markdown(name, results) + "\n"))
+            write_text(args.markdown, to_markdown(name, results) + "\n")
     except OSError as e:
-        return _fail(f"cannot write the report: {e}", 1)
+        return fail(f"cannot write the report: {e}", code=1)
     return 0
 
 
@@ -327,7 +323,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         c = card(args.name)
         if c is None:
             names = ", ".join(m.name for m in available()) or "none ship yet"
-            return _fail(f"unknown model {args.name!r} (shipped: {names}; `srcnn models` lists them)")
+            return fail(f"unknown model {args.name!r} (shipped: {names}; `srcnn models` lists them)")
         raw = c.raw
         print(f"{c.name}: {c.summary}")
         print(f"  task {c.task}, default scale {c.scale}; {c.state}"
@@ -468,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                       file: object = None, line: str | None = None) -> None:
     """warnings.showwarning for the command line: one line on stderr."""
-    print(f"srcnn: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    warn(str(message))
 
 
 @contextlib.contextmanager
@@ -498,4 +494,4 @@ def main(argv: list[str] | None = None) -> int:
         with _quiet_decoders():
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return fail("interrupted", code=130)

@@ -84,7 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print where the files are."""
     from .checkpoint import WeightsError
-    from .export import fail
+    from .errors import fail
     from .images import ImageError
 
     try:

@@ -13,31 +13,22 @@ Metadata (ONNX ``metadata_props``, all strings): ``srcnn`` (the safetensors meta
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ._onnx import CONTRACT, DEFAULT_OPSET, MIN_OPSET, build_onnx, model_metadata
+from .errors import fail
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "CONTRACT", "build_onnx", "model_metadata", "export_onnx", "add_arguments",
-           "run", "fail"]
-
-
-def fail(message: str, prog: str = "srcnn", code: int = 2) -> int:
-    """Print the one-line error ``<prog>: error: <message>`` on stderr and return ``code``, the exit status.
-
-    The error line of the commands' ``run``/``main`` (export, demo, prepare, results); it lives in the lightest
-    Jobs module (no torch, no numpy at import) so that each of them, and the Face above, may import it.
-    """
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    return code
+           "run"]
 
 
 def export_onnx(name_or_path: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -> Path:
     """Write the model (a shipped name or a weights file) as ONNX to ``out`` atomically; returns the path."""
     import onnx
 
-    from .checkpoint import WeightsError, atomic_write
+    from .checkpoint import WeightsError
     from .enhance import load_model
+    from .files import write_bytes
 
     if str(name_or_path) == "bicubic":
         raise WeightsError("bicubic is not a network: there is nothing to export (give a model name or weights)")
@@ -47,7 +38,7 @@ def export_onnx(name_or_path: str | Path, out: str | Path, opset: int = DEFAULT_
                                                                        enhancer.scale))
     data = proto.SerializeToString()
     onnx.load_from_string(data)  # round-trips
-    atomic_write(out, lambda tmp: Path(tmp).write_bytes(data))
+    write_bytes(out, data)
     return Path(out)
 
 

@@ -39,8 +39,8 @@ Writing (:func:`write`, :func:`encode`): the format comes from the extension (:f
 - BMP: 8-bit gray or RGB, alpha dropped, no ICC or EXIF.
 - 16-bit pictures are rounded to 8 bits for JPEG, WebP and BMP. An ICC profile whose colour space does not
   match the written pixels (e.g. a gray profile on RGB WebP data) is left out.
-- Writing is atomic: a temporary ``.<name>.tmp-<random>`` in the same folder (name cut to fit 255 bytes), fsync,
-  then ``os.replace``.
+- Writing is atomic (:class:`srcnn.files.AtomicFile`): a temporary ``.<name>.tmp-<random>`` in the same folder,
+  fsync, then ``os.replace``.
 - :class:`BandWriter` writes a file band by band as the rows are produced (the same temporary file and rename):
   PNG and TIFF are encoded as the rows come, in a band's memory (TIFF: deflate with the horizontal predictor,
   EXIF kept at 16 bits too); JPEG, WebP and BMP keep the rows and are encoded whole at the end.
@@ -48,10 +48,8 @@ Writing (:func:`write`, :func:`encode`): the format comes from the extension (:f
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import shutil
 import stat
 import struct
 import warnings
@@ -75,10 +73,8 @@ from ._codecs import (
     decode16,
     encode_tiff16,
     exif_for,
-    fsync_dir,
     has_sub_ifds,
     icc_for,
-    is_temp_name,
     key_alpha,
     load,
     max_value,
@@ -90,14 +86,13 @@ from ._codecs import (
     read_exif,
     split16_plan,
     srgb_profile,
-    temp_name,
     tile_rawmode,
     unpremultiply,
     with_rawmode,
 )
+from .files import AtomicFile, atomic_open
 
 __all__ = [
-    "is_temp_name",
     "ImageError",
     "BandWriter",
     "STREAMED_FORMATS",
@@ -509,24 +504,11 @@ def write(path: str | os.PathLike[str], picture: Picture, quality: int = 95, for
         raise ImageError(f"{path}: cannot write, folder {parent} does not exist")
     if path.is_dir():
         raise ImageError(f"{path}: is a directory")
-    tmp = parent / temp_name(path.name)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(fd, "wb") as f:
+        with atomic_open(path) as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            with contextlib.suppress(OSError):
-                shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise ImageError(f"{path}: cannot write ({one_line(e.strerror or e)})") from e
-        raise
-    fsync_dir(parent)
+    except OSError as e:
+        raise ImageError(f"{path}: cannot write ({one_line(e.strerror or e)})") from e
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -540,8 +522,8 @@ class BandWriter:
     """An image file written band by band, as the rows are produced; atomically, like :func:`write`.
 
     ``BandWriter(path, height, width, channels, bits, alpha=..., icc=..., exif=..., quality=..., format=...)``
-    opens a temporary ``.<name>.tmp-<random>`` beside ``path`` (the one :func:`write` uses; :func:`is_temp_name`
-    knows it); :meth:`write` takes the next rows, pixels R x W x C (C = ``channels``, 1 or 3) and alpha R x W when
+    opens a temporary ``.<name>.tmp-<random>`` beside ``path`` (:class:`srcnn.files.AtomicFile`, as :func:`write`
+    does); :meth:`write` takes the next rows, pixels R x W x C (C = ``channels``, 1 or 3) and alpha R x W when
     ``alpha``, of the dtype of ``bits`` (uint8 or uint16), top to bottom; :meth:`close` checks that every row came,
     finishes the file, fsyncs it and renames it over ``path``. Any failure, or leaving a ``with`` block on an
     exception (KeyboardInterrupt too), removes the temporary file: ``path`` is never half-written.
@@ -563,8 +545,7 @@ class BandWriter:
         self.height, self.width, self.channels, self.bits, self.alpha = height, width, channels, bits, alpha
         self._dtype = np.dtype(np.uint16 if bits == 16 else np.uint8)
         self._done = 0
-        self._file: BinaryIO | None = None
-        self._tmp: Path | None = None
+        self._target: AtomicFile | None = None
         try:
             self.format = _normalize_format(format) if format else format_for_path(path)
             if not 1 <= int(quality) <= 100:
@@ -592,14 +573,12 @@ class BandWriter:
         if self.format == "TIFF" and bits == 16 and samples == 2:  # 16-bit gray+alpha: as RGBA (see write)
             samples = 4
         self._samples = samples
-        tmp = parent / temp_name(path.name)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            self._tmp = tmp
-            self._file = os.fdopen(fd, "w+b", buffering=1 << 20)
+            self._target = AtomicFile(path, buffering=1 << 20)
             icc_kept = icc_for(icc, 1 if samples <= 2 else 3)
             stream = PngStream if self.format == "PNG" else TiffStream
-            self._stream: PngStream | TiffStream = stream(self._file, height, width, samples, bits, icc_kept, exif)
+            self._stream: PngStream | TiffStream = stream(self._target.file, height, width, samples, bits,
+                                                          icc_kept, exif)
         except BaseException as e:
             self._fail(e)
 
@@ -640,33 +619,20 @@ class BandWriter:
         if not self.streaming:
             write(self.path, self._picture, quality=self.quality, format=self.format)
             return
-        if self._file is None:
+        if self._target is None:
             raise ValueError(f"{self.path}: already closed")
         try:
             self._stream.close()
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
-            if self.path.exists():
-                with contextlib.suppress(OSError):
-                    shutil.copymode(self.path, self._tmp)  # type: ignore[arg-type]
-            os.replace(self._tmp, self.path)  # type: ignore[arg-type]
-            self._tmp = None
+            self._target.commit()
+            self._target = None
         except BaseException as e:
             self._fail(e)
-        fsync_dir(self.path.parent)
 
     def abort(self) -> None:
         """Drop the file being written (the temporary file); ``path`` is left as it was."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
-        if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
-            self._tmp = None
+        if self._target is not None:
+            self._target.abort()
+            self._target = None
         self._picture = None  # type: ignore[assignment]
 
     def _fail(self, e: BaseException) -> None:

@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import atomic_write
 from .color import rgb_to_gray_uint8
 from .data import IMAGE_EXTENSIONS
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
-from .export import fail
-from .images import DEFAULT_MAX_PIXELS, ImageError, Picture, is_temp_name, quantize, read, to_8bit, write
+from .errors import fail
+from .files import atomic_write, is_temp_name, write_bytes
+from .images import DEFAULT_MAX_PIXELS, ImageError, Picture, quantize, read, to_8bit, write
 from .resize import imresize
 
 __all__ = [
@@ -345,7 +345,7 @@ def prepare(
         "skipped": [{"source": s, "reason": r} for s, r in skipped],
     }
     payload = (json.dumps(summary, indent=2) + "\n").encode("utf-8")
-    atomic_write(out / "prepare.json", lambda tmp: Path(tmp).write_bytes(payload))
+    write_bytes(out / "prepare.json", payload)
     return PrepareReport(
         out=out, photos_found=len(paths), skipped=tuple(skipped), **counts,
     )
@@ -398,7 +398,7 @@ def run(args: argparse.Namespace) -> int:
     except PrepareError as e:
         return fail(str(e), "srcnn prepare")
     except (OSError, ImageError) as e:  # e.g. disk full or an unwritable OUT
-        return fail(str(e), "srcnn prepare", 1)
+        return fail(str(e), "srcnn prepare", code=1)
     except KeyboardInterrupt:
         print("srcnn prepare: interrupted (written pairs are complete; no manifest)", file=sys.stderr)
         return 130

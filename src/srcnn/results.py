@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_write
 from .demo import side_by_side
 from .enhance import Enhancer, load_model
+from .errors import fail
 from .evaluate import (
     DatasetResult,
     baseline_label,
@@ -28,7 +28,7 @@ from .evaluate import (
     psnr_ssim,
     task_label,
 )
-from .export import fail
+from .files import write_text
 from .images import Picture, quantize, read, to_8bit, write
 from .zoo import ModelCard, available
 
@@ -145,7 +145,7 @@ def _update_readme(path: Path, block: list[str]) -> None:
         return
     head, rest = text.split(BEGIN, 1)
     new = head + BEGIN + "\n" + "\n".join(block) + "\n" + END + rest.split(END, 1)[1]
-    atomic_write(path, lambda tmp: Path(tmp).write_text(new))
+    write_text(path, new)
 
 
 def _wall(c: ModelCard) -> str:
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["", f"![{c.name}](figures/{c.name}.png)"]
     out.mkdir(parents=True, exist_ok=True)
     text = "\n".join(lines) + "\n"
-    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
+    write_text(out / "results.md", text)
     if a.readme:
         _update_readme(Path(a.readme), [*headline, "", "Shipped models (`srcnn models`):", "", *models])
     print(f"wrote {out / 'results.md'} and {len(cards)} figure(s) in {out / 'figures'}")

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from ..checkpoint import load_weights, save_state, sha256_file
+from ..checkpoint import load_weights, save_state
 from ..color import rgb_to_y
 from ..config import Config, to_toml
 from ..data import (
@@ -41,6 +41,7 @@ from ..data import (
     split_photos,
 )
 from ..degrade import Degradation
+from ..files import sha256_file
 from ..images import quantize
 from ..metrics import psnr_y, ssim_y
 from ..model import FSRCNN, SRCNN, CompactSR

@@ -13,13 +13,14 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import atomic_write, load_state, save_weights
+from ..checkpoint import load_state, save_weights
 from ..config import Config, to_toml
+from ..files import atomic_write, remove_stale_temps
 
 __all__ = ["TrainError", "RunFolder", "LOG_FIELDS", "slim_state", "full_state", "is_slim"]
 
 LOG_FIELDS = ["step", "elapsed_s", "loss", "lr", "val_psnr", "val_ssim"]
-_TEMP_PATTERNS = (".last.pt.*.tmp", ".best.safetensors.*.tmp", ".log.csv.*.tmp", ".curve.png.*.tmp")
+_WRITTEN = ("last.pt", "best.safetensors", "log.csv", "curve.png")  # what a killed run may leave half-written
 _WRITE_ERRORS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
                  errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
 
@@ -51,10 +52,7 @@ class RunFolder:
             probe.unlink()
         except OSError as e:
             raise TrainError(f"{out}: run folder not writable ({e.strerror}); set train.out") from None
-        for pattern in _TEMP_PATTERNS:  # what a killed run left half-written (atomic_write's .<name>.<random>.tmp)
-            for p in out.glob(pattern):
-                with contextlib.suppress(OSError):
-                    p.unlink()
+        remove_stale_temps(out, _WRITTEN)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:

@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..argtypes import int_in
+from ..errors import fail, warn
 
 if TYPE_CHECKING:
     from .app import ServeSettings, create_app
@@ -114,17 +115,14 @@ def run(args: argparse.Namespace) -> int:
 
         from .app import create_app
     except ImportError as e:
-        print(f"srcnn: error: the web app needs the web extra: pip install 'srcnn[web]' ({e})", file=sys.stderr)
-        return 2
+        return fail(f"the web app needs the web extra: pip install 'srcnn[web]' ({e})")
     try:
         settings = settings_from_args(args)
         app = create_app(settings)
     except Exception as e:  # noqa: BLE001 - bad settings or an unreadable --model file: one line, no traceback
-        print(f"srcnn: error: {e}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     if not _is_loopback(settings.host):
-        print(f"srcnn: warning: listening on {settings.host}: anyone who can reach this machine can use it",
-              file=sys.stderr)
+        warn(f"listening on {settings.host}: anyone who can reach this machine can use it")
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"srcnn serve: open http://{shown}:{settings.port}/  (API docs at /docs; Ctrl+C stops)", file=sys.stderr)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level,
