@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-import srcnn.enhance as enhance_mod
+import srcnn._bands as bands_mod
 from srcnn.checkpoint import save_weights
 from srcnn.enhance import load_model
 from srcnn.images import Picture
@@ -82,9 +82,9 @@ def test_bands_equal_the_whole_picture(model: str, enhancers: dict, monkeypatch:
     for name, spec in PICTURES.items():
         pic = _picture(*spec)
         for s in (1, 1.5, 2, 3):
-            monkeypatch.setattr(enhance_mod, "BAND_PIXELS", 1 << 40)  # one band: the whole picture
+            monkeypatch.setattr(bands_mod, "BAND_PIXELS", 1 << 40)  # one band: the whole picture
             whole = enh.enhance_picture(pic, scale=s, tile=9)
-            monkeypatch.setattr(enhance_mod, "BAND_PIXELS", 1)  # a band per tile row (and per output row)
+            monkeypatch.setattr(bands_mod, "BAND_PIXELS", 1)  # a band per tile row (and per output row)
             ticks: list[int] = []
             banded = enh.enhance_picture(pic, scale=s, tile=9, progress=ticks.append)
             assert np.array_equal(banded.pixels, whole.pixels), (model, name, s)
@@ -97,7 +97,7 @@ def test_bands_equal_the_whole_picture(model: str, enhancers: dict, monkeypatch:
 
 def test_bands_equal_enhance_planes(enhancers: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """Against the whole-image path that enhance_array keeps (bicubic on all planes at once, then the network)."""
-    monkeypatch.setattr(enhance_mod, "BAND_PIXELS", 1)
+    monkeypatch.setattr(bands_mod, "BAND_PIXELS", 1)
     pic = _picture(41, 35, 1, 8, False)
     for model in ("srcnn_gray", "fsrcnn2", "bicubic"):
         enh = enhancers[model]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import srcnn.enhance as enhance_mod
+import srcnn._bands as bands_mod
 from srcnn.enhance import load_model
 from srcnn.files import is_temp_name
 from srcnn.images import STREAMED_FORMATS, BandWriter, ImageError, Picture, read, write
@@ -166,7 +166,7 @@ def test_what_cannot_be_written_is_refused_before_any_row(tmp_path: Path) -> Non
 @pytest.mark.parametrize("ext", [".png", ".tif", ".jpg"])
 def test_enhance_to_file_writes_what_enhance_picture_gives(tmp_path: Path, model: str, ext: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(enhance_mod, "BAND_PIXELS", 1)  # a band per tile row: many bands
+    monkeypatch.setattr(bands_mod, "BAND_PIXELS", 1)  # a band per tile row: many bands
     enh = load_model(model, device="cpu", precision="fp32")
     for layout in (["rgb8", "gray16", "rgba8", "graya16"] if ext != ".jpg" else ["rgb8"]):
         pic = _picture(*LAYOUTS[layout], icc=False, size=(301, 13))  # bicubic's bands are 256-row tile rows

@@ -9,15 +9,15 @@ The scale may be any finite number >= 1 (e.g. 1.5 for phone photos): each side n
 ``resize.output_size(n, scale)`` = ceil(n * scale), which is n * scale for whole scales.
 
 Speed (CPU): the network runs through a tile runner of :mod:`srcnn.backends` ("torch": valid channels_last
-convolutions, the last layer as one GEMM; "onnxruntime": the same valid graph in ONNX Runtime), on near-equal
-tiles of at most ``tile`` px with exact borders (:func:`srcnn.tiling.forward_tiled_valid`), one tile per torch
-thread at a time. ``enhance_picture`` runs bicubic, colour, network and quantization band by band (runs of the
-network's tile rows, about BAND_PIXELS each; :meth:`Enhancer._bands`, :class:`srcnn.resize.RowResize`), with the
-very same tiles and bicubic products as the whole picture, so the result is the same to the last bit and its
-memory is a band's plus the source and result pictures (at x1 the merge adds the change of Y to R, G and B).
-``enhance_bands`` gives those bands as they are made, and ``enhance_to_file`` (the CLI's path) writes them into
-the output file as they come (PNG, TIFF; :class:`srcnn.images.BandWriter`): memory is then the source's plus a
-band's, whatever the output size.
+convolutions, the last layer as one GEMM; "onnxruntime": the same valid graph in ONNX Runtime), on near-equal tiles
+of at most ``tile`` px with exact borders (:func:`srcnn.tiling.forward_tiled_valid`), one tile per torch thread at
+a time. ``enhance_picture`` runs bicubic, colour, network and quantization band by band (runs of the network's tile
+rows, about ``_bands.BAND_PIXELS`` each; :func:`srcnn._bands.net_bands`, :class:`srcnn.resize.RowResize`), with the
+very same tiles and bicubic products as the whole picture, so the result is the same to the last bit and its memory
+is a band's plus the source and result pictures (at x1 the merge adds the change of Y to R, G and B).
+``enhance_bands`` gives those bands as they are made, and ``enhance_to_file`` (the CLI's path) writes them into the
+output file as they come (PNG, TIFF; :class:`srcnn.images.BandWriter`): memory is then the source's plus a band's,
+whatever the output size.
 """
 
 from __future__ import annotations
@@ -34,22 +34,17 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ._bands import GRAY_TO_Y, Y_OFFSET, Y_TO_RGB, net_bands, quantize_into, to_luma, to_planes
 from .checkpoint import WeightsError, load_weights
-from .color import RGB_TO_YCBCR, YCBCR_OFFSET, YCBCR_TO_RGB, rgb_to_ycbcr, ycbcr_to_rgb
+from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device, resolve_precision
 from .images import BandWriter, Picture, quantize
 from .resize import RowResize, imresize, output_size
-from .tiling import Tiles, split_even
+from .tiling import DEFAULT_TILE, Tiles, split_even
 from .zoo import card, default_name
 
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
 
-DEFAULT_TILE = 256
-BAND_PIXELS = 1 << 21  # enhance_picture works in row bands of at most this many pixels, or one tile row
-_RGB_TO_Y = torch.tensor(RGB_TO_YCBCR[0], dtype=torch.float32)  # Y = rgb @ _RGB_TO_Y + _Y_OFFSET (BT.601, MATLAB)
-_Y_OFFSET = float(YCBCR_OFFSET[0])
-_Y_TO_RGB = torch.tensor(YCBCR_TO_RGB[:, 0], dtype=torch.float32)  # d(R, G, B) / dY at fixed Cb, Cr
-_GRAY_TO_Y = float(RGB_TO_YCBCR[0].sum())  # Y of R = G = B = g is _Y_OFFSET + g * 219/255
 
 
 @dataclass
@@ -108,7 +103,6 @@ class Enhancer:
 
         A pre-upsampling network tiles the output size, a post-upsampling one its input (the source itself).
         """
-        from .tiling import split_even
 
         t = tile or DEFAULT_TILE
         if self.upsampling == "pre":
@@ -170,8 +164,8 @@ class Enhancer:
         """1xHxW gray float32 in [0, 1] -> 1xH'xW' float32 in [0, 1], through Y's range for Y networks."""
         if not self.gray_as_luma:
             return self.enhance_planes(g, s, tile, progress)
-        y = self.enhance_planes(g * _GRAY_TO_Y + _Y_OFFSET, s, tile, progress)
-        return y.sub_(_Y_OFFSET).div_(_GRAY_TO_Y).clamp_(0, 1)
+        y = self.enhance_planes(g * GRAY_TO_Y + Y_OFFSET, s, tile, progress)
+        return y.sub_(Y_OFFSET).div_(GRAY_TO_Y).clamp_(0, 1)
 
     def enhance_array(self, pixels: np.ndarray, scale: float | None = None, tile: int | None = None,
                       progress: Callable[[int], None] | None = None) -> np.ndarray:
@@ -266,7 +260,7 @@ class Enhancer:
         def quantized(x: torch.Tensor) -> torch.Tensor:
             """CxRxW' float in [0, 1] -> a new R x W' x C band of the source's dtype."""
             out = torch.empty((x.shape[1], w, src.shape[2]), dtype=tdtype)
-            _quantize_into(out, x, maxval)
+            quantize_into(out, x, maxval)
             return out
 
         def band(o0: int, o1: int, px: torch.Tensor) -> tuple[int, int, np.ndarray, np.ndarray | None]:
@@ -281,35 +275,35 @@ class Enhancer:
 
         if self.channels == 3:  # RGB network: its output is the result
             def rgb(i0: int, i1: int) -> torch.Tensor:
-                p = _planes(src[i0:i1], maxval)
+                p = to_planes(src[i0:i1], maxval)
                 return p.expand(3, -1, -1).clone() if gray else p
 
             for o0, o1, res, _ in self._bands(rgb, sh, sw, s, tiles):
                 yield band(o0, o1, quantized(res.mean(0, keepdim=True) if gray else res))
         elif gray:
-            luma = self.gray_as_luma
+            as_luma = self.gray_as_luma
 
             def g(i0: int, i1: int) -> torch.Tensor:
-                p = _planes(src[i0:i1], maxval)
-                return p * _GRAY_TO_Y + _Y_OFFSET if luma else p
+                p = to_planes(src[i0:i1], maxval)
+                return p * GRAY_TO_Y + Y_OFFSET if as_luma else p
 
             for o0, o1, res, _ in self._bands(g, sh, sw, s, tiles):
-                yield band(o0, o1, quantized(res.sub_(_Y_OFFSET).div_(_GRAY_TO_Y).clamp_(0, 1) if luma else res))
+                yield band(o0, o1, quantized(res.sub_(Y_OFFSET).div_(GRAY_TO_Y).clamp_(0, 1) if as_luma else res))
         elif s == 1 and self.upsampling == "pre":  # RGB at x1: the merge adds the change of Y to R, G, B
             def y(i0: int, i1: int) -> torch.Tensor:
                 plane = torch.empty((1, i1 - i0, sw), dtype=torch.float32)
-                _luma(src[i0:i1], maxval, plane[0])
+                to_luma(src[i0:i1], maxval, plane[0])
                 return plane
 
             for o0, o1, res, ys in self._bands(y, sh, sw, s, tiles, clamp=False):
                 rgb = src[o0:o1].to(torch.float32).div_(maxval)
-                rgb.add_((res[0] - ys[0]).unsqueeze(-1) * _Y_TO_RGB)
+                rgb.add_((res[0] - ys[0]).unsqueeze(-1) * Y_TO_RGB)
                 px = torch.empty((o1 - o0, w, 3), dtype=tdtype)
                 px[:] = rgb.clamp_(0, 1).mul_(maxval).round_()
                 yield band(o0, o1, px)
         else:  # RGB: the network on Y (upscaled first or not, by kind), Cb and Cr through the bicubic, merge
             def ycc(i0: int, i1: int) -> torch.Tensor:
-                return rgb_to_ycbcr(_planes(src[i0:i1], maxval))
+                return rgb_to_ycbcr(to_planes(src[i0:i1], maxval))
 
             chroma_plan = RowResize((sh, sw), scale=s) if s != 1 and self.upsampling == "post" else None
             for o0, o1, res, rest in self._bands(ycc, sh, sw, s, tiles, net_planes=1):
@@ -348,67 +342,9 @@ class Enhancer:
     def _bands(self, planes: Callable[[int, int], torch.Tensor], height: int, width: int, s: float,
                tiles: Tiles | None, net_planes: int | None = None, clamp: bool = True
                ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor | None]]:
-        """:meth:`enhance_planes` band by band: (o0, o1, network output rows o0..o1, the other planes' rows).
-
-        ``planes(i0, i1)`` gives source rows i0..i1 as PxRxW float32 planes; the first ``net_planes`` (all when
-        None) go through the network. Pre-upsampling: each band is a run of the network's tile rows at the output
-        size; just its rows, plus the network's context rows, are upscaled (:class:`srcnn.resize.RowResize`), and
-        the other planes' rows come upscaled too (all planes when ``net_planes`` is None). Post-upsampling: the bands
-        are runs of tile rows of the source, the network's output goes through the one bicubic to the output
-        size where needed, band by band, and the other planes are left to the caller (None). Every tile, every
-        bicubic product and every elementwise step is the one the whole-picture computation makes, so the result
-        is the same to the last bit; memory is a band's.
-        """
-        t = tile_size = tiles.tile if tiles is not None else DEFAULT_TILE
-        r = self.receptive_radius
-        if self.upsampling == "pre":
-            big_h, big_w = output_size(height, s), output_size(width, s)
-            plan = RowResize((height, width), scale=s) if s != 1 else None
-            for y0, y1 in _band_groups(split_even(big_h, tile_size), big_w):
-                c0, c1 = max(0, y0 - r), min(big_h, y1 + r)
-                if plan is None:
-                    up = planes(c0, c1)
-                else:
-                    i0, i1 = plan.source_rows(c0, c1)
-                    up = plan.resize(planes(i0, i1), i0, c0, c1)
-                x = up[:net_planes].unsqueeze(0)
-                if clamp:
-                    x = x.clamp_(0, 1)
-                res = tiles.band(x, c0, y0, y1)[0] if tiles is not None else x[0, :, y0 - c0 : y1 - c0].clamp(0, 1)
-                yield y0, y1, res, up[net_planes or 0 :, y0 - c0 : y1 - c0]
-            return
-        assert tiles is not None
-        k = self.net_scale
-
-        def net_rows() -> Iterator[tuple[int, int, torch.Tensor]]:
-            for y0, y1 in _band_groups(split_even(height, t), width * k * k):
-                c0, c1 = max(0, y0 - r), min(height, y1 + r)
-                x = planes(c0, c1)[:net_planes].unsqueeze(0).clamp(0, 1)
-                yield k * y0, k * y1, tiles.band(x, c0, y0, y1)[0]
-
-        big_h, big_w = output_size(height, s), output_size(width, s)
-        if (k * height, k * width) == (big_h, big_w):
-            for n0, n1, res in net_rows():
-                yield n0, n1, res, None
-            return
-        plan = RowResize((k * height, k * width), size=(big_h, big_w))
-        rows = net_rows()
-        buf, buf0 = None, 0  # the network's output rows buf0.. still needed
-        step = max(1, BAND_PIXELS // max(1, big_w))
-        for o0 in range(0, big_h, step):
-            o1 = min(big_h, o0 + step)
-            n0, n1 = plan.source_rows(o0, o1)
-            while buf is None or buf0 + buf.shape[1] < n1:
-                a, _, res = next(rows)
-                if buf is None:
-                    buf, buf0 = res, a
-                else:
-                    keep = buf[:, max(0, n0 - buf0) :]
-                    buf0 = max(buf0, n0)
-                    buf = torch.cat([keep, res], 1)
-            if n0 > buf0:
-                buf, buf0 = buf[:, n0 - buf0 :], n0
-            yield o0, o1, plan.resize(buf, buf0, o0, o1).clamp_(0, 1), None
+        """:meth:`enhance_planes` band by band (:func:`srcnn._bands.net_bands`, from this model's declaration)."""
+        return net_bands(planes, height, width, s, tiles, self.upsampling, self.receptive_radius, self.net_scale,
+                         net_planes, clamp)
 
     def enhance(self, image: Image.Image, *, scale: float | None = None, tile: int | None = None) -> Image.Image:
         """PIL image in (any mode) -> enhanced PIL image, ``scale`` times larger; gray stays gray, alpha kept.
@@ -418,33 +354,6 @@ class Enhancer:
         from .images import from_pil, to_pil
 
         return to_pil(self.enhance_picture(from_pil(image), scale=scale, tile=tile))
-
-
-def _band_groups(rows: list[tuple[int, int]], width: int) -> list[tuple[int, int]]:
-    """Consecutive runs [(y0, y1)] of the tile rows ``rows``, each of at most BAND_PIXELS (or one tile row)."""
-    groups: list[tuple[int, int]] = []
-    for y0, y1 in rows:
-        if groups and (y1 - groups[-1][0]) * width <= BAND_PIXELS:
-            groups[-1] = (groups[-1][0], y1)
-        else:
-            groups.append((y0, y1))
-    return groups
-
-
-def _planes(pixels: torch.Tensor, maxval: float) -> torch.Tensor:
-    """HxWxC uint8/uint16 -> CxHxW float32 in [0, 1] (the same rounding as numpy's astype(float32) / maxval)."""
-    return pixels.permute(2, 0, 1).to(torch.float32).div_(maxval)
-
-
-def _luma(pixels: torch.Tensor, maxval: float, out: torch.Tensor) -> None:
-    """HxWx3 uint8/uint16 -> ``out`` HxW float32: Y of BT.601 in [16, 235] / 255 (rgb2ycbcr's first plane)."""
-    rgb = pixels.to(torch.float32).div_(maxval)
-    torch.mv(rgb.view(-1, 3), _RGB_TO_Y, out=out.view(-1)).add_(_Y_OFFSET)
-
-
-def _quantize_into(dst: torch.Tensor, x: torch.Tensor, maxval: float) -> None:
-    """CxHxW float in [0, 1] -> HxWxC ``dst`` (uint8/uint16): round half to even of x * maxval, clipped."""
-    dst.copy_((x * maxval).round_().clamp_(0, maxval).permute(1, 2, 0))
 
 
 def load_model(name_or_path: str | Path | None = None, device: str = "auto", scale: float | None = None,

@@ -25,7 +25,9 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["split_even", "even_boxes", "forward_tiled", "forward_tiled_valid", "forward_whole", "Tiles",
-           "PaddedRunner"]
+           "PaddedRunner", "DEFAULT_TILE"]
+
+DEFAULT_TILE = 256  # the tile side (input px) of enhancement when none is given
 
 Missing = tuple[int, int, int, int]
 
