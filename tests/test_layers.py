@@ -37,9 +37,9 @@ SRC = ROOT / "src"
 # top to bottom; a module in a package (srcnn.web.app) takes its package's layer
 LAYERS: list[tuple[str, set[str]]] = [
     ("Face", {"srcnn", "srcnn.__main__", "srcnn.cli", "srcnn.argtypes", "srcnn.web"}),
-    ("Jobs", {"srcnn.train", "srcnn.evaluate", "srcnn.prepare", "srcnn.export", "srcnn.demo", "srcnn.results",
-              "srcnn.config"}),
-    ("Enhance", {"srcnn.enhance", "srcnn.tiling", "srcnn.backends", "srcnn._onnx", "srcnn.device"}),
+    ("Jobs", {"srcnn.train", "srcnn.batch", "srcnn.evaluate", "srcnn.prepare", "srcnn.export", "srcnn.demo",
+              "srcnn.results", "srcnn.config"}),
+    ("Enhance", {"srcnn.enhance", "srcnn._bands", "srcnn.tiling", "srcnn.backends", "srcnn._onnx", "srcnn.device"}),
     ("Core", {"srcnn.model", "srcnn.checkpoint", "srcnn.zoo"}),
     ("Metrics", {"srcnn.metrics"}),
     ("Pixels", {"srcnn.images", "srcnn.color", "srcnn.resize", "srcnn.degrade", "srcnn.data", "srcnn.errors",

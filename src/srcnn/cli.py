@@ -9,10 +9,10 @@ import logging
 import sys
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .argtypes import float_in, int_in
+from .batch import plan_outputs
 from .errors import fail, warn
 
 __all__ = ["main", "build_parser"]
@@ -48,9 +48,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-_EXT = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif"}
-
-
 def _shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(v) for v in text.split("/"))
@@ -66,109 +63,6 @@ DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000  # the result's own array is 3 bytes a p
 _quality = int_in(1, 100)
 _positive = int_in(1)
 _enhance_scale = float_in(1, MAX_ENHANCE_SCALE)
-
-
-@dataclass
-class _Plan:
-    """What `srcnn enhance` will do: (input, output) pairs, and one line for each renamed or refused input."""
-
-    pairs: list[tuple[Path, Path]] = field(default_factory=list)
-    renamed: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """True when ``path`` is ``folder`` or lies under it (both resolved)."""
-    return path == folder or path.is_relative_to(folder)
-
-
-def _plan_outputs(args: argparse.Namespace) -> _Plan | str:
-    """The plan for `srcnn enhance`, or an error message that stops the whole run (bad arguments)."""
-    from .images import INPUT_EXTENSIONS, OUTPUT_EXTENSIONS
-
-    single_file = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
-    out_arg = Path(args.output) if args.output else None
-    out_tree = out_arg.resolve() if out_arg is not None else None
-    roots: list[tuple[Path, Path, bool]] = []  # (file, path relative to its root, found in a folder)
-    for raw in args.inputs:
-        p = Path(raw)
-        if p.is_dir():
-            top = p.resolve()
-            # -o inside this folder: what lies there is earlier output, never input (else *_srcnn_srcnn)
-            skip = out_tree if out_tree is not None and out_tree != top and _inside(out_tree, top) else None
-            it = p.rglob("*") if args.recursive else p.glob("*")
-            files = sorted(f for f in it if f.is_file() and f.suffix.lower() in INPUT_EXTENSIONS
-                           and not f.name.startswith(".")
-                           and not (skip is not None and _inside(f.parent.resolve(), skip)))
-            roots.extend((f, f.relative_to(p), True) for f in files)
-        elif p.exists():
-            roots.append((p, Path(p.name), False))
-        else:
-            return f"{raw}: no such file or folder"
-    pairs = []
-    listed = []
-    for f, rel, in_folder in roots:
-        ext = _EXT[args.ext] if args.ext != "auto" else f.suffix.lower()
-        if ext not in OUTPUT_EXTENSIONS or ext == ".bmp":  # e.g. GIF, TGA in; BMP would drop alpha
-            ext = ".png"
-        if out_arg is not None and single_file and out_arg.suffix.lower() in (*INPUT_EXTENSIONS, *OUTPUT_EXTENSIONS):
-            dst = out_arg
-        elif out_arg is not None:
-            dst = out_arg / rel.parent / f"{rel.stem}{args.suffix}{ext}"
-        else:
-            dst = f.with_name(f"{f.stem}{args.suffix}{ext}")
-        pairs.append((f, dst))
-        listed.append(in_folder)
-    # A file found in a folder that is another input's output from an earlier run (whatever its extension, or
-    # its renamed form) is not an input itself.
-    outputs_of: dict[tuple[Path, str], set[Path]] = {}
-    for f, dst in pairs:
-        for stem in (dst.stem, f"{f.stem}_{_ext_tag(f)}{args.suffix}"):
-            outputs_of.setdefault((dst.parent.resolve(), stem), set()).add(f.resolve())
-    pairs = [(f, dst) for (f, dst), in_folder in zip(pairs, listed, strict=True)
-             if not (in_folder and args.suffix and outputs_of.get((f.parent.resolve(), f.stem), set()) - {f.resolve()})]
-    resolved_inputs = {f.resolve() for f, _ in pairs}
-    for _src, dst in pairs:
-        if dst.resolve() in resolved_inputs:
-            return f"{dst}: output would overwrite an input (use -o or --suffix)"
-    return _distinct_outputs(pairs, args.suffix, resolved_inputs, args.shard)
-
-
-def _ext_tag(f: Path) -> str:
-    return f.suffix.lower().lstrip(".") or "noext"
-
-
-def _distinct_outputs(pairs: list[tuple[Path, Path]], suffix: str, inputs: set[Path],
-                      shard: tuple[int, int] | None) -> _Plan:
-    """Inputs that share an output name (a.png, a.bmp -> a_srcnn.png) get their extension in it (a_png_srcnn.png);
-    one that still has no name of its own is refused on one line. Then the shard's slice, sorted by input."""
-    sharing: dict[Path, list[Path]] = {}
-    for f, dst in pairs:
-        sharing.setdefault(dst.resolve(), []).append(f)
-    entries: list[tuple[Path, Path, str | None]] = []  # (input, output, how it was renamed)
-    for f, dst in pairs:
-        others = [o for o in sharing[dst.resolve()] if o != f]
-        if not others:
-            entries.append((f, dst, None))
-            continue
-        new = dst.with_name(f"{f.stem}_{_ext_tag(f)}{suffix}{dst.suffix}")
-        entries.append((f, new, f"{f} -> {new} ({', '.join(map(str, others))} would also be written to {dst})"))
-    taken: dict[Path, int] = {}
-    for _f, dst, _how in entries:
-        taken[dst.resolve()] = taken.get(dst.resolve(), 0) + 1
-    plan = _Plan()
-    if shard:
-        i, n = shard
-        entries = [e for k, e in enumerate(sorted(entries, key=lambda e: str(e[0]))) if k % n == i]
-    for f, dst, how in entries:
-        if how is not None and (taken[dst.resolve()] > 1 or dst.resolve() in inputs):
-            plan.refused.append(f"srcnn: skipped {f}: it shares its output name with another input, and so does "
-                                f"{dst.name} (rename it, or enhance it separately)")
-            continue
-        plan.pairs.append((f, dst))
-        if how is not None:
-            plan.renamed.append(f"srcnn: renamed {how}")
-    return plan
 
 
 def default_model(quiet: bool = False) -> str:
@@ -190,7 +84,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     from .images import INPUT_FORMAT_NAMES, ImageError, read
     from .resize import output_size
 
-    planned = _plan_outputs(args)
+    planned = plan_outputs(args.inputs, args.output, args.recursive, args.ext, args.suffix, args.shard)
     if isinstance(planned, str):
         return fail(planned)
     if not planned.pairs and not planned.refused:
