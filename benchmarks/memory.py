@@ -5,7 +5,7 @@ Default (the CLI path): for each model, output size and output format, a fresh s
 beforehand by another subprocess) whose output at the scale is the given size, and reports its peak resident
 set (VmHWM from /proc/self/status, else ru_maxrss): Python, torch, the model, the decoded source, the bands, and
 the output being encoded. PNG and TIFF are written band by band as they are produced (``Enhancer.enhance_to_file``,
-:class:`srcnn.images.BandWriter`), so their peak should stay flat as the output grows; JPEG, WebP and BMP hold the
+:class:`srcnn.bandfile.BandWriter`), so their peak should stay flat as the output grows; JPEG, WebP and BMP hold the
 result whole (Pillow's encoders need it), so theirs grows by about 3 bytes per output pixel, plus the encoder's own.
 
 ``--library`` measures ``Enhancer.enhance_picture`` instead (the result held whole as a Picture, no file), as this
@@ -121,7 +121,8 @@ def main() -> None:
 
     import torch
 
-    from srcnn.images import STREAMED_FORMATS, format_for_path
+    from srcnn.bandfile import STREAMED_FORMATS
+    from srcnn.images import format_for_path
 
     cpu = _cpu_name() or platform.processor() or platform.machine()
     threads = ["--threads", str(args.threads)] if args.threads else []

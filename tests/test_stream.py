@@ -1,4 +1,4 @@
-"""Output written band by band (issue 19 item 1): images.BandWriter and Enhancer.enhance_to_file, the CLI's path.
+"""Output written band by band (issue 19 item 1): bandfile.BandWriter and Enhancer.enhance_to_file, the CLI's path.
 
 The streamed file must decode to the very pixels (alpha, ICC, EXIF) that images.write of the whole Picture gives,
 for every depth and layout, at an odd size in several uneven bands; it appears only when complete.
@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 import srcnn._bands as bands_mod
+from srcnn.bandfile import STREAMED_FORMATS, BandWriter
 from srcnn.enhance import load_model
 from srcnn.files import is_temp_name
-from srcnn.images import STREAMED_FORMATS, BandWriter, ImageError, Picture, read, write
+from srcnn.images import ImageError, Picture, read, write
 
 MAKE, SOFTWARE, EXIF_IFD, DATE_ORIGINAL = 0x010F, 0x0131, 0x8769, 0x9003
 BANDS = ((0, 5), (5, 6), (6, 6), (6, 20), (20, 37))  # uneven, one empty; 37 rows

@@ -1,4 +1,4 @@
-"""Machinery of srcnn.degrade: the blur kernels and their filter, the resizes, Gaussian/Poisson noise and JPEG."""
+"""Machinery of srcnn.degrade: modcrop, bicubic down/up, blur kernels and their filter, resizes, noise and JPEG."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import numpy as np
 from PIL import Image
 
 from .images import quantize
+from .resize import imresize
 from .resize import weight_matrix as _bicubic_dense
 
 __all__ = [
+    "modcrop",
+    "downscale",
+    "upscale",
+    "bicubic_down_up",
     "gaussian_blur",
     "jpeg",
     "add_noise",
@@ -28,6 +33,43 @@ __all__ = [
     "gaussian_noise",
     "poisson_noise",
 ]
+
+
+def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
+    """Crop H and W down to multiples of ``scale`` (top-left kept), as the SRCNN MATLAB code does."""
+    h, w = image.shape[:2]
+    return image[: h - h % scale, : w - w % scale, ...]
+
+
+def _hw_last(image: np.ndarray) -> np.ndarray:
+    return np.moveaxis(image, -1, 0) if image.ndim == 3 else image
+
+
+def _hw_back(image: np.ndarray, ndim: int) -> np.ndarray:
+    return np.moveaxis(image, 0, -1) if ndim == 3 else image
+
+
+def downscale(image: np.ndarray, scale: float, size: tuple[int, int] | None = None) -> np.ndarray:
+    """MATLAB bicubic shrink by 1/scale (antialiased); (H, W[, 3]) -> (ceil(H/s), ceil(W/s)[, 3]).
+
+    ``size`` = (h, w): that output size instead, with the kernel and sample positions of 1/``scale``.
+    """
+    return _hw_back(imresize(np.ascontiguousarray(_hw_last(image)), 1.0 / scale, size=size), image.ndim)
+
+
+def upscale(image: np.ndarray, scale: float, size: tuple[int, int] | None = None) -> np.ndarray:
+    """MATLAB bicubic enlargement by ``scale`` (or to ``size`` = (H, W)); values not clipped."""
+    planes = np.ascontiguousarray(_hw_last(image))
+    out = imresize(planes, size=size) if size is not None else imresize(planes, scale)
+    return _hw_back(out, image.ndim)
+
+
+def bicubic_down_up(image: np.ndarray, scale: float) -> np.ndarray:
+    """The SR degradation: bicubic down by ``scale`` then back up to the input size, clipped to [0, 1]."""
+    if scale == 1:
+        return image.copy()
+    h, w = image.shape[:2]
+    return np.clip(upscale(downscale(image, scale), scale, size=(h, w)), 0.0, 1.0).astype(image.dtype)
 
 
 def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:

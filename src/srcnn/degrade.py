@@ -22,17 +22,22 @@ from ._kernels import (
     POISSON_LEVELS,  # noqa: F401 - srcnn.degrade.POISSON_LEVELS, as before
     RESIZE_MODES,
     add_noise,
+    bicubic_down_up,
     convolve,
+    downscale,
     gaussian_blur,
     gaussian_kernel,
     gaussian_noise,
     generalized_gaussian_kernel,
     jpeg,
+    modcrop,
     plateau_kernel,
     poisson_noise,
     resize,
     sinc_kernel,
+    upscale,
 )
+from ._shuffled import sample_shuffled, worst_shuffled
 from ._steps import BLUR_KINDS, Blur, Jpeg, Noise, Params, Resize, Step, apply_steps, steps_margin
 from .images import quantize
 from .resize import imresize
@@ -69,45 +74,6 @@ __all__ = [
     "light",
     "preset",
 ]
-
-
-def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
-    """Crop H and W down to multiples of ``scale`` (top-left kept), as the SRCNN MATLAB code does."""
-    h, w = image.shape[:2]
-    return image[: h - h % scale, : w - w % scale, ...]
-
-
-def _hw_last(image: np.ndarray) -> np.ndarray:
-    return np.moveaxis(image, -1, 0) if image.ndim == 3 else image
-
-
-def _hw_back(image: np.ndarray, ndim: int) -> np.ndarray:
-    return np.moveaxis(image, 0, -1) if ndim == 3 else image
-
-
-def downscale(image: np.ndarray, scale: float, size: tuple[int, int] | None = None) -> np.ndarray:
-    """MATLAB bicubic shrink by 1/scale (antialiased); (H, W[, 3]) -> (ceil(H/s), ceil(W/s)[, 3]).
-
-    ``size`` = (h, w): that output size instead, with the kernel and sample positions of 1/``scale``.
-    """
-    return _hw_back(imresize(np.ascontiguousarray(_hw_last(image)), 1.0 / scale, size=size), image.ndim)
-
-
-def upscale(image: np.ndarray, scale: float, size: tuple[int, int] | None = None) -> np.ndarray:
-    """MATLAB bicubic enlargement by ``scale`` (or to ``size`` = (H, W)); values not clipped."""
-    planes = np.ascontiguousarray(_hw_last(image))
-    out = imresize(planes, size=size) if size is not None else imresize(planes, scale)
-    return _hw_back(out, image.ndim)
-
-
-def bicubic_down_up(image: np.ndarray, scale: float) -> np.ndarray:
-    """The SR degradation: bicubic down by ``scale`` then back up to the input size, clipped to [0, 1]."""
-    if scale == 1:
-        return image.copy()
-    h, w = image.shape[:2]
-    return np.clip(upscale(downscale(image, scale), scale, size=(h, w)), 0.0, 1.0).astype(image.dtype)
-
-
 
 
 def _draw(value: float | tuple[float, float] | list[float], rng: np.random.Generator) -> float:
@@ -193,7 +159,7 @@ class RealisticDegradation:
     "first_order": the first bracket then the last; "shuffled" (BSRGAN, Zhang et al. 2021): two blurs, a
     random downscale, the downscale to the target, noise and JPEG (90 %) in a random order (the random
     downscale before the final one; at x4 a first 1/2 resize 25 % of the time), then JPEG; the shuffled order
-    uses BSRGAN's own ranges (see ``_sample_shuffled`` and docs/degradations.md), the fields below are
+    uses BSRGAN's own ranges (see srcnn._shuffled and docs/degradations.md), the fields below are
     Real-ESRGAN's defaults (x4 config, also used for its x2 model). Ranges are (low, high), drawn uniformly.
     Resize factors are relative to the HR image in the first stage and to the target LR in the second.
     """
@@ -292,62 +258,11 @@ class RealisticDegradation:
             steps.append(self._noise(rng, self.noise_sigma2, self.poisson_scale2))
         return steps + self._final(rng, self.jpeg_range2)
 
-    def _sample_shuffled(self, rng: np.random.Generator) -> list[Step]:
-        """BSRGAN's order and ranges (cszn/BSRGAN utils_blindsr.degradation_bsrgan, camera ISP noise left out)."""
-        s = self.scale
-        steps: list[Step] = []
-        g, sf = 1.0, s
-        if s == 4 and rng.random() < 0.25:  # "downsample1"
-            steps.append(Resize(0.5, self._mode(rng)))
-            g, sf = 0.5, 2
-        order = list(rng.permutation(6))  # 0, 1 blur; 2 random downscale; 3 to the target; 4 noise; 5 JPEG
-        i2, i3 = order.index(2), order.index(3)
-        if i2 > i3:
-            order[i2], order[i3] = order[i3], order[i2]
-        for op in order:
-            if op in (0, 1):
-                size = 2 * int(rng.integers(2, 12)) + 3
-                if rng.random() < 0.5:
-                    v1, v2 = rng.random(2) * (4.0 + sf)  # variances along the two axes
-                    steps.append(Blur("aniso", size, max(math.sqrt(v1), 0.1), max(math.sqrt(v2), 0.1),
-                                      float(rng.random() * math.pi)))
-                else:
-                    sig = max(float(rng.random() * (2.0 + 0.2 * sf)), 0.1)
-                    steps.append(Blur("iso", size, sig, sig))
-            elif op == 2:
-                if rng.random() < 0.75:
-                    g = g / float(rng.uniform(1, 2 * sf))
-                    steps.append(Resize(g, self._mode(rng)))
-                else:  # Gaussian blur then nearest-style subsampling by sf
-                    sig = float(rng.uniform(0.1, 0.6 * sf))
-                    steps.append(Blur("iso", 25, sig, sig))
-                    g = g / sf
-                    steps.append(Resize(g, "bilinear"))
-            elif op == 3:
-                g = 1.0 / s
-                steps.append(Resize(g, self._mode(rng)))
-            elif op == 4:
-                level = int(rng.integers(2, 26)) / 255
-                r = rng.random()
-                if r > 0.6:
-                    steps.append(Noise("gaussian", level, False))
-                elif r < 0.4:
-                    steps.append(Noise("gaussian", level, True))
-                else:
-                    d = np.diag(rng.random(3))
-                    u = np.linalg.qr(rng.random((3, 3)))[0]
-                    cov = (25 / 255) ** 2 * (u.T @ d @ u)
-                    steps.append(Noise("gaussian", level, False, tuple(float(v) for v in cov.ravel())))
-            elif op == 5 and rng.random() < 0.9:
-                steps.append(Jpeg(int(rng.integers(30, 96))))
-        steps.append(Jpeg(int(rng.integers(30, 96))))
-        return steps
-
     # -- public API
     def sample(self, rng: np.random.Generator) -> Params:
         """Draw every value of one degradation (kernels, factors, modes, noise, qualities, the order)."""
         if self.order == "shuffled":
-            steps = self._sample_shuffled(rng)
+            steps = sample_shuffled(rng, self.scale, self.resize_modes)
         else:
             steps = self._sample_chain(rng, second=self.order == "second_order")
         return Params(self.scale, self.order, tuple(steps), int(rng.integers(2**63 - 1)))
@@ -369,14 +284,9 @@ class RealisticDegradation:
         big = Blur("iso", max(self.kernel_sizes), 50.0, 50.0)  # a flat kernel keeps every ring
         mode = "bicubic"
         if self.order == "shuffled":
-            sf = 2 if s == 4 else s
-            lo = 1.0 / (2 * sf) if s != 4 else 1.0 / 8
-            bsr = Blur("iso", 25, 50.0, 50.0)
-            steps: list[Step] = [Resize(lo, mode), bsr, bsr, Jpeg(50), Resize(1 / s, mode), Jpeg(50)]
-            steps = [Resize(0.5, mode), *steps] if s == 4 else steps
-            return steps_margin(tuple(steps), s)
+            return steps_margin(worst_shuffled(s), s)
         f1 = self.resize_range[0]
-        steps = [big, Resize(f1, mode), Jpeg(50)]
+        steps: list[Step] = [big, Resize(f1, mode), Jpeg(50)]
         if self.order == "second_order":
             steps += [big, Resize(self.resize_range2[0] / s, mode)]
         steps += [Resize(1.0 / s, mode), big, Jpeg(50)]

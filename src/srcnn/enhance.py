@@ -16,7 +16,7 @@ rows, about ``_bands.BAND_PIXELS`` each; :func:`srcnn._bands.net_bands`, :class:
 very same tiles and bicubic products as the whole picture, so the result is the same to the last bit and its memory
 is a band's plus the source and result pictures (at x1 the merge adds the change of Y to R, G and B).
 ``enhance_bands`` gives those bands as they are made, and ``enhance_to_file`` (the CLI's path) writes them into the
-output file as they come (PNG, TIFF; :class:`srcnn.images.BandWriter`): memory is then the source's plus a band's,
+output file as they come (PNG, TIFF; :class:`srcnn.bandfile.BandWriter`): memory is then the source's plus a band's,
 whatever the output size.
 """
 
@@ -35,10 +35,11 @@ from PIL import Image
 from torch import nn
 
 from ._bands import GRAY_TO_Y, Y_OFFSET, Y_TO_RGB, net_bands, quantize_into, to_luma, to_planes
+from .bandfile import BandWriter
 from .checkpoint import WeightsError, load_weights
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device, resolve_precision
-from .images import BandWriter, Picture, quantize
+from .images import Picture, quantize
 from .resize import RowResize, imresize, output_size
 from .tiling import DEFAULT_TILE, Tiles, split_even
 from .zoo import card, default_name
@@ -218,7 +219,7 @@ class Enhancer:
                         format: str | None = None) -> None:
         """:meth:`enhance_picture` written to ``path`` band by band as the bands are produced (the CLI's path).
 
-        PNG and TIFF are encoded as the rows come (:class:`srcnn.images.BandWriter`), so memory is the source's
+        PNG and TIFF are encoded as the rows come (:class:`srcnn.bandfile.BandWriter`), so memory is the source's
         plus a band's, whatever the output size; JPEG, WebP and BMP hold the result whole (their encoders need
         it). The file appears only when complete (a temporary file renamed into place); on any failure, or an
         interrupt, ``path`` is left as it was. The pixels are those of ``images.write(path, enhance_picture(...))``.

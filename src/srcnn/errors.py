@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["fail", "warn"]
+__all__ = ["fail", "warn", "ImageError"]
+
+
+class ImageError(Exception):
+    """One-line user-facing error about an image file: str(e) names the file and the reason."""
 
 
 def fail(message: str, prog: str = "srcnn", *, code: int = 2) -> int:

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 import struct
 import warnings
 from dataclasses import dataclass
@@ -58,7 +57,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from ._codecs import (
     DECODE_ERRORS,
@@ -67,35 +66,20 @@ from ._codecs import (
     INPUT_FORMAT_NAMES,
     MAX_SIDE,
     OUTPUT_EXTENSIONS,
-    PngStream,
-    TiffStream,
-    cmyk_to_rgb,
-    decode16,
     encode_tiff16,
     exif_for,
     has_sub_ifds,
     icc_for,
-    key_alpha,
-    load,
     max_value,
-    no_pillow_limit,
     one_line,
-    open_image,
-    orient,
     png16,
-    read_exif,
-    split16_plan,
-    srgb_profile,
-    tile_rawmode,
-    unpremultiply,
-    with_rawmode,
 )
-from .files import AtomicFile, atomic_open
+from ._decoding import decode, find_source, planes_of
+from .errors import ImageError
+from .files import atomic_open
 
 __all__ = [
     "ImageError",
-    "BandWriter",
-    "STREAMED_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "Picture",
     "quantize",
@@ -105,16 +89,14 @@ __all__ = [
     "to_pil",
     "from_pil",
     "format_for_path",
+    "check_output",
+    "normalize_format",
     "OUTPUT_EXTENSIONS",
     "INPUT_EXTENSIONS",
     "INPUT_FORMAT_NAMES",
 ]
 
 DEFAULT_MAX_PIXELS = 100_000_000
-
-
-class ImageError(Exception):
-    """One-line user-facing error: str(e) names the file and the reason."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -222,9 +204,9 @@ def read(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Picture:
     """Decode the first frame of an image file (path, bytes-like data or binary file object) into a Picture."""
-    name, source = _source(path)
+    name, source = find_source(path)
     try:
-        return _decode(source, name, max_pixels)
+        return _picture(*decode(source, name, max_pixels))
     except ImageError:
         raise
     except FileNotFoundError as e:
@@ -246,134 +228,12 @@ def read(
         raise ImageError(f"{name}: cannot decode the image, the file is corrupt or unsupported ({reason})") from e
 
 
-def _source(path: object) -> tuple[str, object]:
-    """(name for messages, something Image.open accepts and that can be opened again)."""
-    if isinstance(path, (bytes, bytearray, memoryview)):
-        data = bytes(path)
-        if not data:
-            raise ImageError("<bytes>: empty data (0 bytes)")
-        return "<bytes>", data
-    if hasattr(path, "read"):
-        name = getattr(path, "name", None)
-        name = name if isinstance(name, str) and name else "<stream>"
-        try:
-            data = path.read()  # type: ignore[attr-defined]
-        except OSError as e:
-            raise ImageError(f"{name}: cannot read ({one_line(e.strerror or e)})") from e
-        if not isinstance(data, (bytes, bytearray)):
-            raise ImageError(f"{name}: not a binary stream")
-        if not data:
-            raise ImageError(f"{name}: empty file (0 bytes)")
-        return name, bytes(data)
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"read() takes a path, bytes or a binary file object, not {type(path).__name__}")
-    p = Path(path)
-    name = str(p)
-    try:
-        st = p.stat()
-    except FileNotFoundError as e:
-        raise ImageError(f"{name}: no such file") from e
-    except OSError as e:
-        raise ImageError(f"{name}: cannot read ({one_line(e.strerror or e)})") from e
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{name}: is a directory, not an image file")
-    if not stat.S_ISREG(st.st_mode):  # never opened: a FIFO would block, a device would stream forever
-        what = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
-                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file")
-        raise ImageError(f"{name}: is {what}, not an image file (give a saved image file)")
-    if st.st_size == 0:
-        raise ImageError(f"{name}: empty file (0 bytes)")
-    return name, p
-
-
-def _decode(source: object, name: str, max_pixels: int | None) -> Picture:
-    with no_pillow_limit(), open_image(source) as img:
-        w, h = img.size
-        if max_pixels is not None and w * h > max_pixels:
-            raise ImageError(
-                f"{name}: image is {w} x {h} = {w * h} pixels, over the limit of {max_pixels} "
-                "(use --max-pixels to raise it)"
-            )
-        split = split16_plan(img)
-        premultiplied = split is not None and tile_rawmode(img.tile[0]).startswith("RGBa")  # type: ignore[union-attr]
-        if premultiplied:  # decode the stored (premultiplied) 16-bit values as they are; divided out below
-            img.tile = [with_rawmode(t, "RGBA" + tile_rawmode(t)[4:]) for t in img.tile]  # type: ignore[operator]
-        load(img)
-        deep = None
-        if split is not None:
-            try:
-                deep = decode16(img, source, split)
-            except DECODE_ERRORS as e:  # pragma: no cover - depends on Pillow internals
-                warnings.warn(f"{name}: 16-bit colour read as 8 bits ({one_line(e)})", stacklevel=3)
-                if premultiplied:
-                    with open_image(source) as again:
-                        load(again)
-                        return _picture(again, name)
-            if deep is not None and premultiplied:
-                deep = (unpremultiply(*deep), deep[1])
-        return _picture(img, name, deep)
-
-
-def _picture(img: Image.Image, name: str, deep: tuple[np.ndarray, np.ndarray | None] | None = None) -> Picture:
-    """Picture from a loaded Pillow image (first frame), applying EXIF orientation."""
-    icc = img.info.get("icc_profile") or None
-    if deep is not None:
-        pixels, alpha = deep
-    else:
-        pixels, alpha, icc = _arrays(img, name, icc)
-    exif, orientation = read_exif(img)
-    pixels = orient(pixels, orientation)
-    alpha = None if alpha is None else orient(alpha, orientation)
-    fmt = img.format or ""
-    return Picture(pixels, alpha, icc=icc, exif=exif, format="JPEG" if fmt == "MPO" else fmt)
-
-
-def _arrays(img: Image.Image, name: str, icc: bytes | None) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
-    """(pixels HxWxC, alpha HxW or None, ICC) of a loaded image in any Pillow mode."""
-    mode = img.mode
-    key = img.info.get("transparency")
-    if mode in ("P", "PA"):
-        has_alpha = mode == "PA" or key is not None or (img.palette is not None and img.palette.mode == "RGBA")
-        rgb = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
-        gray = np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2])
-        pixels = rgb[:, :, :1] if gray else rgb[:, :, :3]
-        return np.ascontiguousarray(pixels), (np.ascontiguousarray(rgb[:, :, 3]) if has_alpha else None), icc
-    if mode == "1":
-        pixels = np.asarray(img.convert("L"))[:, :, None]
-        return pixels, key_alpha(pixels, key, 8), icc  # Pillow gives a 1-bit key as 0 or 255
-    if mode in ("L", "RGB", "RGBX"):
-        pixels = np.asarray(img.convert("RGB") if mode == "RGBX" else img)
-        pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
-        return pixels, key_alpha(pixels, key, 8), icc
-    if mode in ("LA", "La", "RGBA", "RGBa"):
-        arr = np.asarray(img.convert("LA" if mode.startswith("L") else "RGBA"))
-        return np.ascontiguousarray(arr[:, :, :-1]), np.ascontiguousarray(arr[:, :, -1]), icc
-    if mode.startswith("I;16"):
-        pixels = np.asarray(img).astype(np.uint16)[:, :, None]
-        return pixels, key_alpha(pixels, key, 16), icc
-    if mode == "I":
-        values = np.clip(np.asarray(img, dtype=np.int64), 0, None)
-        top = int(values.max(initial=0))
-        if top > 65535:
-            values = np.rint(values * (65535.0 / top))
-        return values.astype(np.uint16)[:, :, None], None, icc
-    if mode == "F":
-        values = np.asarray(img, dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        top = float(finite.max()) if finite.size else 0.0
-        scale = next((s for s in (1.0, 255.0, 65535.0) if top <= s), top)
-        return quantize(np.nan_to_num(values, nan=0.0) / scale, 16)[:, :, None], None, icc
-    if mode == "CMYK":
-        return np.asarray(cmyk_to_rgb(img, icc)), None, srgb_profile() if icc else None
-    if mode == "LAB":
-        lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
-        rgb = ImageCms.profileToProfile(img, lab, srgb, outputMode="RGB")
-        return np.asarray(rgb), None, None
-    try:
-        rgb = img.convert("RGB")
-    except ValueError as e:
-        raise ImageError(f"{name}: unsupported image mode {mode}") from e
-    return np.asarray(rgb), None, icc
+def _picture(pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None,
+             fmt: str) -> Picture:
+    """The Picture of decoded planes (float planes of a floating-point source become 16-bit)."""
+    if pixels.dtype.kind == "f":
+        pixels = quantize(pixels, 16)
+    return Picture(pixels, alpha, icc=icc, exif=exif, format=fmt)
 
 
 def from_pil(img: Image.Image) -> Picture:
@@ -381,7 +241,7 @@ def from_pil(img: Image.Image) -> Picture:
     name = getattr(img, "filename", "") or "<image>"
     try:
         img.load()
-        return _picture(img, str(name))
+        return _picture(*planes_of(img, str(name)))
     except ImageError:
         raise
     except DECODE_ERRORS as e:
@@ -424,7 +284,20 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
     raise ImageError(f"{path}: {what} (supported: {' '.join(sorted(OUTPUT_EXTENSIONS))})")
 
 
-def _normalize_format(format: str) -> str:
+def check_output(format: str, quality: int, width: int, height: int) -> str:
+    """The Pillow format name of ``format`` (aliases jpg, tif), checked with ``quality`` and the size; ImageError."""
+    fmt = normalize_format(format)
+    if not 1 <= int(quality) <= 100:
+        raise ImageError(f"JPEG/WebP quality must be between 1 and 100, got {quality}")
+    side = MAX_SIDE.get(fmt)
+    if side is not None and max(width, height) > side:
+        raise ImageError(f"{width} x {height} is too large for {fmt} (at most {side} pixels a side); "
+                         "write PNG or TIFF instead")
+    return fmt
+
+
+def normalize_format(format: str) -> str:
+    """Pillow format name of an output format or its alias (``jpg`` -> JPEG, ``.tif`` -> TIFF); ImageError."""
     key = format.strip().lstrip(".").upper()
     if key not in FORMAT_ALIASES:
         raise ImageError(
@@ -435,13 +308,7 @@ def _normalize_format(format: str) -> str:
 
 def encode(picture: Picture, format: str, quality: int = 95) -> bytes:
     """Encode a Picture in memory as PNG/JPEG/TIFF/WEBP/BMP (aliases jpg, tif accepted); -> file bytes."""
-    fmt = _normalize_format(format)
-    if not 1 <= int(quality) <= 100:
-        raise ImageError(f"JPEG/WebP quality must be between 1 and 100, got {quality}")
-    side = MAX_SIDE.get(fmt)
-    if side is not None and max(picture.width, picture.height) > side:
-        raise ImageError(f"{picture.width} x {picture.height} is too large for {fmt} (at most {side} pixels a side); "
-                         "write PNG or TIFF instead")
+    fmt = check_output(format, quality, picture.width, picture.height)
     try:
         return _encode(picture, fmt, int(quality))
     except ImageError:
@@ -494,7 +361,7 @@ def write(path: str | os.PathLike[str], picture: Picture, quality: int = 95, for
     """Encode ``picture`` (format from the extension unless given) and replace ``path`` atomically."""
     path = Path(path)
     try:
-        fmt = _normalize_format(format) if format else format_for_path(path)
+        fmt = normalize_format(format) if format else format_for_path(path)
         data = encode(picture, fmt, quality)
     except ImageError as e:
         message = str(e)
@@ -509,147 +376,3 @@ def write(path: str | os.PathLike[str], picture: Picture, quality: int = 95, for
             f.write(data)
     except OSError as e:
         raise ImageError(f"{path}: cannot write ({one_line(e.strerror or e)})") from e
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Writing band by band
-
-# Formats that BandWriter writes as the rows come (the others are held whole and encoded at the end).
-STREAMED_FORMATS = ("PNG", "TIFF")
-
-
-class BandWriter:
-    """An image file written band by band, as the rows are produced; atomically, like :func:`write`.
-
-    ``BandWriter(path, height, width, channels, bits, alpha=..., icc=..., exif=..., quality=..., format=...)``
-    opens a temporary ``.<name>.tmp-<random>`` beside ``path`` (:class:`srcnn.files.AtomicFile`, as :func:`write`
-    does); :meth:`write` takes the next rows, pixels R x W x C (C = ``channels``, 1 or 3) and alpha R x W when
-    ``alpha``, of the dtype of ``bits`` (uint8 or uint16), top to bottom; :meth:`close` checks that every row came,
-    finishes the file, fsyncs it and renames it over ``path``. Any failure, or leaving a ``with`` block on an
-    exception (KeyboardInterrupt too), removes the temporary file: ``path`` is never half-written.
-
-    PNG and TIFF (:data:`STREAMED_FORMATS`) are encoded as the rows come, so memory is a band's whatever the
-    size. The file holds the same pixels (and alpha, ICC, EXIF) as :func:`write` of the whole Picture, not the
-    same bytes: PNG as :func:`write` (8 and 16 bits, gray/gray+alpha/RGB/RGBA, ICC and EXIF); TIFF always with
-    deflate and the horizontal predictor, EXIF kept at every depth (its sub-IFDs too), 16-bit gray+alpha as
-    16-bit RGBA as :func:`write` does. JPEG, WebP and BMP need the whole picture (Pillow's encoders): their rows
-    are kept, and encoded by :func:`write` at :meth:`close`.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], height: int, width: int, channels: int, bits: int, *,
-                 alpha: bool = False, icc: bytes | None = None, exif: bytes | None = None, quality: int = 95,
-                 format: str | None = None) -> None:
-        self.path = path = Path(path)
-        if channels not in (1, 3) or bits not in (8, 16) or height < 1 or width < 1:
-            raise ValueError(f"cannot write {height} x {width} x {channels} at {bits} bits")
-        self.height, self.width, self.channels, self.bits, self.alpha = height, width, channels, bits, alpha
-        self._dtype = np.dtype(np.uint16 if bits == 16 else np.uint8)
-        self._done = 0
-        self._target: AtomicFile | None = None
-        try:
-            self.format = _normalize_format(format) if format else format_for_path(path)
-            if not 1 <= int(quality) <= 100:
-                raise ImageError(f"JPEG/WebP quality must be between 1 and 100, got {quality}")
-            side = MAX_SIDE.get(self.format)
-            if side is not None and max(width, height) > side:
-                raise ImageError(f"{width} x {height} is too large for {self.format} (at most {side} pixels a side); "
-                                 "write PNG or TIFF instead")
-        except ImageError as e:
-            message = str(e)
-            raise ImageError(message if message.startswith(f"{path}:") else f"{path}: {message}") from e
-        self.quality = int(quality)
-        self.streaming = self.format in STREAMED_FORMATS
-        parent = path.parent  # checked before any work, whatever the format
-        if not parent.is_dir():
-            raise ImageError(f"{path}: cannot write, folder {parent} does not exist")
-        if path.is_dir():
-            raise ImageError(f"{path}: is a directory")
-        if not self.streaming:  # held whole; write() encodes it at close()
-            self._picture = Picture(np.empty((height, width, channels), self._dtype),
-                                    np.empty((height, width), self._dtype) if alpha else None, icc=icc, exif=exif)
-            return
-        exif = exif_for(exif)
-        samples = channels + alpha
-        if self.format == "TIFF" and bits == 16 and samples == 2:  # 16-bit gray+alpha: as RGBA (see write)
-            samples = 4
-        self._samples = samples
-        try:
-            self._target = AtomicFile(path, buffering=1 << 20)
-            icc_kept = icc_for(icc, 1 if samples <= 2 else 3)
-            stream = PngStream if self.format == "PNG" else TiffStream
-            self._stream: PngStream | TiffStream = stream(self._target.file, height, width, samples, bits,
-                                                          icc_kept, exif)
-        except BaseException as e:
-            self._fail(e)
-
-    def write(self, pixels: np.ndarray, alpha: np.ndarray | None = None) -> None:
-        """The next rows: pixels R x W x C (or R x W when C is 1) and, when the file has alpha, alpha R x W."""
-        pixels = np.asarray(pixels)
-        if pixels.ndim == 2:
-            pixels = pixels[:, :, None]
-        r = pixels.shape[0]
-        if pixels.shape[1:] != (self.width, self.channels) or pixels.dtype != self._dtype:
-            raise ValueError(f"rows must be R x {self.width} x {self.channels} {self._dtype}, got "
-                             f"{pixels.shape} {pixels.dtype}")
-        if (alpha is not None) != self.alpha or (alpha is not None and alpha.shape != (r, self.width)):
-            raise ValueError(f"alpha must be {'R x W' if self.alpha else 'None'}, got "
-                             f"{None if alpha is None else alpha.shape}")
-        if self._done + r > self.height:
-            raise ValueError(f"{self._done + r} rows given for an image of {self.height}")
-        if not self.streaming:
-            self._picture.pixels[self._done : self._done + r] = pixels
-            if alpha is not None:
-                self._picture.alpha[self._done : self._done + r] = alpha  # type: ignore[index]
-            self._done += r
-            return
-        try:
-            if self._samples == 4 and self.channels == 1:
-                pixels = np.repeat(pixels, 3, axis=2)
-            samples = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None].astype(self._dtype)], 2)
-            self._stream.rows(samples)
-            self._done += r
-        except BaseException as e:
-            self._fail(e)
-
-    def close(self) -> None:
-        """Finish the file and move it into place (ValueError, and no file, when rows are missing)."""
-        if self._done != self.height:
-            self.abort()
-            raise ValueError(f"{self.path}: {self.height - self._done} of {self.height} rows were never written")
-        if not self.streaming:
-            write(self.path, self._picture, quality=self.quality, format=self.format)
-            return
-        if self._target is None:
-            raise ValueError(f"{self.path}: already closed")
-        try:
-            self._stream.close()
-            self._target.commit()
-            self._target = None
-        except BaseException as e:
-            self._fail(e)
-
-    def abort(self) -> None:
-        """Drop the file being written (the temporary file); ``path`` is left as it was."""
-        if self._target is not None:
-            self._target.abort()
-            self._target = None
-        self._picture = None  # type: ignore[assignment]
-
-    def _fail(self, e: BaseException) -> None:
-        self.abort()
-        if isinstance(e, OSError):
-            raise ImageError(f"{self.path}: cannot write ({one_line(e.strerror or e)})") from e
-        if isinstance(e, (ValueError, MemoryError, struct.error)):
-            raise ImageError(f"{self.path}: cannot encode as {self.format}: {one_line(e) or type(e).__name__}") from e
-        raise e
-
-    def __enter__(self) -> BandWriter:
-        return self
-
-    def __exit__(self, kind: object, value: object, traceback: object) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
-
-
