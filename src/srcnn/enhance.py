@@ -250,17 +250,23 @@ class Enhancer:
         dtype = picture.pixels.dtype
         tdtype = torch.uint16 if dtype == np.uint16 else torch.uint8
         maxval = 65535.0 if dtype == np.uint16 else 255.0
-        src = torch.from_numpy(np.array(picture.pixels, copy=not picture.pixels.flags.writeable))
-        gray = src.shape[2] == 1
-        w = output_size(src.shape[1], s)
-        sh, sw = src.shape[0], src.shape[1]
+        source = picture.pixels
+        shared = torch.from_numpy(source) if source.flags.writeable else None  # a read-only source is copied by rows
+
+        def src_rows(i0: int, i1: int) -> torch.Tensor:
+            """Source rows i0..i1 as a uint tensor (the picture's own memory, or a copy of just these rows)."""
+            return shared[i0:i1] if shared is not None else torch.from_numpy(source[i0:i1].copy())
+
+        gray = source.shape[2] == 1
+        w = output_size(source.shape[1], s)
+        sh, sw = source.shape[0], source.shape[1]
         tiles = self._tiles(*self._net_size(sh, sw, s), tile, progress)
         alpha = picture.alpha
         alpha_plan = RowResize((sh, sw), scale=s) if alpha is not None and s != 1 else None
 
         def quantized(x: torch.Tensor) -> torch.Tensor:
             """CxRxW' float in [0, 1] -> a new R x W' x C band of the source's dtype."""
-            out = torch.empty((x.shape[1], w, src.shape[2]), dtype=tdtype)
+            out = torch.empty((x.shape[1], w, source.shape[2]), dtype=tdtype)
             quantize_into(out, x, maxval)
             return out
 
@@ -276,7 +282,7 @@ class Enhancer:
 
         if self.channels == 3:  # RGB network: its output is the result
             def rgb(i0: int, i1: int) -> torch.Tensor:
-                p = to_planes(src[i0:i1], maxval)
+                p = to_planes(src_rows(i0, i1), maxval)
                 return p.expand(3, -1, -1).clone() if gray else p
 
             for o0, o1, res, _ in self._bands(rgb, sh, sw, s, tiles):
@@ -285,7 +291,7 @@ class Enhancer:
             as_luma = self.gray_as_luma
 
             def g(i0: int, i1: int) -> torch.Tensor:
-                p = to_planes(src[i0:i1], maxval)
+                p = to_planes(src_rows(i0, i1), maxval)
                 return p * GRAY_TO_Y + Y_OFFSET if as_luma else p
 
             for o0, o1, res, _ in self._bands(g, sh, sw, s, tiles):
@@ -293,18 +299,18 @@ class Enhancer:
         elif s == 1 and self.upsampling == "pre":  # RGB at x1: the merge adds the change of Y to R, G, B
             def y(i0: int, i1: int) -> torch.Tensor:
                 plane = torch.empty((1, i1 - i0, sw), dtype=torch.float32)
-                to_luma(src[i0:i1], maxval, plane[0])
+                to_luma(src_rows(i0, i1), maxval, plane[0])
                 return plane
 
             for o0, o1, res, ys in self._bands(y, sh, sw, s, tiles, clamp=False):
-                rgb = src[o0:o1].to(torch.float32).div_(maxval)
+                rgb = src_rows(o0, o1).to(torch.float32).div_(maxval)
                 rgb.add_((res[0] - ys[0]).unsqueeze(-1) * Y_TO_RGB)
                 px = torch.empty((o1 - o0, w, 3), dtype=tdtype)
                 px[:] = rgb.clamp_(0, 1).mul_(maxval).round_()
                 yield band(o0, o1, px)
         else:  # RGB: the network on Y (upscaled first or not, by kind), Cb and Cr through the bicubic, merge
             def ycc(i0: int, i1: int) -> torch.Tensor:
-                return rgb_to_ycbcr(to_planes(src[i0:i1], maxval))
+                return rgb_to_ycbcr(to_planes(src_rows(i0, i1), maxval))
 
             chroma_plan = RowResize((sh, sw), scale=s) if s != 1 and self.upsampling == "post" else None
             for o0, o1, res, rest in self._bands(ycc, sh, sw, s, tiles, net_planes=1):
