@@ -176,6 +176,41 @@ def test_realistic_patches_are_the_corners_of_one_degraded_window_and_replay_by_
     assert torch.equal(fresh[6][0], ds[6][0]) and torch.equal(fresh[2][0], ds[2][0])
 
 
+def test_reused_windows_cut_degradation_work_keep_batches_mixed_and_replay_by_index(monkeypatch):
+    """data.reuse = 4: each degraded window serves four groups, so the chain runs 4x less often; a batch of 16
+    still holds four windows; later uses cut other patches than the corners; item i depends only on (seed, i)."""
+    from srcnn.data import REALISTIC_GROUP, REUSE_SPAN, PhotoPatches, realistic_chains
+
+    rng = np.random.default_rng(3)
+    photos = [rng.random((90, 100, 3)).astype(np.float32), rng.random((80, 96, 3)).astype(np.float32)]
+    n = REALISTIC_GROUP * REUSE_SPAN * 4  # one full block: REUSE_SPAN windows, each used 4 times
+
+    def count(reuse: int) -> tuple[PhotoPatches, list[int]]:
+        ds = PhotoPatches(photos, 32, realistic_chains(2, "mixed"), seed=5, upsample=False, augment=False,
+                          reuse=reuse)
+        calls: list[int] = []
+        real = ds._degrade_window
+        monkeypatch.setattr(ds, "_degrade_window", lambda w: (calls.append(w), real(w))[1])
+        return ds, calls
+
+    once, calls_once = count(1)
+    items_once = [once[i] for i in range(n)]
+    reused, calls_reused = count(4)
+    items = [reused[i] for i in range(n)]
+    assert len(calls_once) == n // REALISTIC_GROUP and len(calls_reused) == REUSE_SPAN  # 4x fewer chains
+    assert items[:REALISTIC_GROUP * REUSE_SPAN][0][1].equal(items_once[0][1])  # first use: the corners, as before
+    batch = [reused._windows_of(i) for i in range(16)]
+    assert len(set(batch)) == 16 // REALISTIC_GROUP
+    later = [items[i][1] for i in range(REALISTIC_GROUP * REUSE_SPAN, 2 * REALISTIC_GROUP * REUSE_SPAN)]
+    first = [items[i][1] for i in range(REALISTIC_GROUP * REUSE_SPAN)]
+    assert sum(any(t.equal(f) for f in first) for t in later) < len(later) // 4  # mostly new patches
+    fresh, _ = count(4)
+    for i in (n - 1, 70, 3):  # any order
+        assert torch.equal(fresh[i][0], items[i][0]) and torch.equal(fresh[i][1], items[i][1])
+    with pytest.raises(ValueError, match="reuse"):
+        PhotoPatches(photos, 32, realistic_chains(2, "mixed"), upsample=False, reuse=0)
+
+
 @pytest.mark.parametrize("to_scale", [4, 1])
 def test_a_compact_net_of_another_scale_starts_as_the_x2_net_then_a_resize(to_scale):
     """Fine-tuning between scales (model.init_from with another scale): the x4 net starts as the x2 net followed

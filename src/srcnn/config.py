@@ -65,6 +65,7 @@ class DataSection:
     quality: int | list[int] = 0  # JPEG quality, 0 = none; a number or [low, high]
     realistic: str = ""  # "" = the chain above; else an order of srcnn.degrade, "mixed" or "all" (data.py)
     rescale: list[float] = field(default_factory=list)  # e.g. [1.0, 0.8, 0.6]: train on each photo at each size
+    reuse: int = 1  # realistic chains: groups of patches each degraded window serves (1: one; data.py REUSE_SPAN)
 
 
 @dataclass
@@ -199,6 +200,8 @@ def _validate(cfg: Config, source: str) -> None:
         (all(0 <= q <= 100 for q in (d.quality if isinstance(d.quality, list) else [d.quality])),
          "data.quality must be in 0..100 (0 = no JPEG)"),
         (all(0 < f <= 1 for f in d.rescale), "data.rescale factors must be in (0, 1], e.g. [1.0, 0.8, 0.6]"),
+        (d.reuse >= 1 and (d.reuse == 1 or bool(cfg.data.realistic)),
+         "data.reuse must be 1, or a larger whole number with data.realistic (each degraded window serves that many)"),
     ]
     for ok, msg in checks:
         if not ok:

@@ -10,6 +10,7 @@ exactly the same samples.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,7 @@ class PhotoPatches(Dataset):
         augment: bool = True,
         cache: bool = True,
         upsample: bool = True,
+        reuse: int = 1,
     ) -> None:
         if not photos:
             raise ValueError("no training photos")
@@ -134,7 +136,10 @@ class PhotoPatches(Dataset):
         self.augment = augment
         self.upsample = upsample
         self.chains: tuple[RealisticDegradation, ...] = ()
-        self._group: tuple | None = None  # the last degraded window of a realistic chain (see _realistic)
+        if reuse < 1:
+            raise ValueError(f"reuse must be at least 1 (got {reuse})")
+        self.reuse = reuse
+        self._windows: OrderedDict[int, tuple] = OrderedDict()  # recent degraded windows (see _realistic)
         if isinstance(degradation, RealisticDegradation):
             degradation = (degradation,)
         if isinstance(degradation, tuple):  # realistic chains, one drawn per sample (all of one scale)
@@ -220,19 +225,38 @@ class PhotoPatches(Dataset):
         A chain's crop needs a margin of about 40 px (x2) around what is kept, so degrading a (2p)^2 window
         once and cutting its four p x p corners costs about a quarter of degrading each patch with its own
         margin; consecutive indices (one batch) share the window, so a worker degrades it once (cached).
+        With ``reuse`` r > 1 each window serves r groups, spread over REUSE_SPAN consecutive groups (so a batch
+        still holds patches of several windows): the first use cuts the four corners, later ones four patches
+        at drawn places of the window; a worker keeps the last REUSE_SPAN windows, and degrades r times less.
         """
-        g, part = divmod(index, REALISTIC_GROUP)
-        if self._group is None or self._group[0] != g:
-            self._group = (g, *self._degrade_window(g))
-        _, region, lr, dy, dx, wh, ww = self._group
+        part = index % REALISTIC_GROUP
+        window, use = self._windows_of(index)
+        if window not in self._windows:
+            self._windows[window] = self._degrade_window(window)
+            while len(self._windows) > max(1, REUSE_SPAN if self.reuse > 1 else 1):
+                self._windows.popitem(last=False)
+        region, lr, dy, dx, wh, ww = self._windows[window]
         s, p = self.align, self.patch
-        oy, ox = dy + (part // 2) * (wh - p), dx + (part % 2) * (ww - p)
+        if use == 0:
+            oy, ox = dy + (part // 2) * (wh - p), dx + (part % 2) * (ww - p)
+        else:
+            place = np.random.default_rng([self.seed, index, 3])
+            oy = dy + s * int(place.integers(0, (wh - p) // s + 1))
+            ox = dx + s * int(place.integers(0, (ww - p) // s + 1))
         target = region[oy : oy + p, ox : ox + p]
         inp = lr[oy // s : (oy + p) // s, ox // s : (ox + p) // s]
         rng = np.random.default_rng([self.seed, index, 1])
         rot, flip = (int(rng.integers(4)), bool(rng.integers(2))) if self.augment else (0, False)
         target, inp = _augment([target, inp], rot, flip)
         return _to_tensor(inp), _to_tensor(target)
+
+    def _windows_of(self, index: int) -> tuple[int, int]:
+        """(the degraded window item ``index`` is cut from, which use of that window it is: 0 .. reuse - 1)."""
+        g = index // REALISTIC_GROUP
+        if self.reuse == 1:
+            return g, 0
+        block, k = divmod(g, REUSE_SPAN * self.reuse)
+        return block * REUSE_SPAN + k % REUSE_SPAN, k // REUSE_SPAN
 
     def _degrade_window(self, group: int) -> tuple[np.ndarray, np.ndarray, int, int, int, int]:
         """Group ``group``'s HR crop (window + the drawn chain's margin), its LR, the window's offset and size."""
@@ -253,6 +277,7 @@ class PhotoPatches(Dataset):
 
 
 REALISTIC_GROUP = 4  # patches cut from one degraded window (its four corners)
+REUSE_SPAN = 16  # with data.reuse r: the consecutive groups over which r uses of REUSE_SPAN windows are spread
 
 
 def realistic_chains(scale: int, kind: str) -> tuple[RealisticDegradation, ...]:

@@ -104,7 +104,8 @@ def training_data(cfg: Config, rank: int) -> tuple[torch.utils.data.Dataset, lis
         photos = rescale_photos(photos, d.rescale)
     deg = realistic_chains(int(d.scale), d.realistic) if d.realistic else _degradation(cfg)
     upsample = cfg.model.arch == "srcnn"  # post-upsampling networks take the low-resolution image itself
-    ds = PhotoPatches(photos, d.patch, deg, seed=cfg.train.seed, augment=d.augment, upsample=upsample)
+    ds = PhotoPatches(photos, d.patch, deg, seed=cfg.train.seed, augment=d.augment, upsample=upsample,
+                      reuse=d.reuse)
     val: list[ValImage] = []
     if rank == 0:
         val = make_val_images([(p.name, load_photo(p, d.color)) for p in val_paths], deg, seed=cfg.train.seed,
