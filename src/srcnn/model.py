@@ -34,8 +34,16 @@ __all__ = ["SRCNN", "ModelConfig", "FSRCNN", "FSRCNNConfig", "CompactSR", "Compa
            "config_from_state_dict"]
 
 
+class _Fields:
+    """The one ``to_dict`` of the hyperparameter dataclasses below."""
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (JSON-safe)."""
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Fields):
     """Hyperparameters of one SRCNN: filter sizes f1-f2-f3, widths n1, n2, image channels, residual output."""
 
     channels: int = 1
@@ -45,10 +53,6 @@ class ModelConfig:
     n1: int = 64
     n2: int = 32
     residual: bool = False
-
-    def to_dict(self) -> dict:
-        """Plain dict of the fields (JSON-safe)."""
-        return asdict(self)
 
 
 class SRCNN(nn.Module):
@@ -129,7 +133,7 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], residual: bool = F
 
 
 @dataclass(frozen=True)
-class FSRCNNConfig:
+class FSRCNNConfig(_Fields):
     """Hyperparameters of one FSRCNN: widths d (features) and s (shrunk), m mapping layers, channels, scale."""
 
     channels: int = 1
@@ -137,10 +141,6 @@ class FSRCNNConfig:
     s: int = 12
     m: int = 4
     scale: int = 3
-
-    def to_dict(self) -> dict:
-        """Plain dict of the fields (JSON-safe)."""
-        return asdict(self)
 
 
 class FSRCNN(nn.Module):
@@ -197,7 +197,7 @@ class FSRCNN(nn.Module):
 
 
 @dataclass(frozen=True)
-class CompactConfig:
+class CompactConfig(_Fields):
     """Hyperparameters of one CompactSR: head kernel, width, depth of 3x3 layers, channels, scale, anchor."""
 
     channels: int = 1
@@ -206,10 +206,6 @@ class CompactConfig:
     depth: int = 6
     scale: int = 2
     anchor: bool = True
-
-    def to_dict(self) -> dict:
-        """Plain dict of the fields (JSON-safe)."""
-        return asdict(self)
 
 
 class CompactSR(nn.Module):

@@ -400,35 +400,29 @@
     sniffAll();
   }
 
+  function node(tag, className, text) {
+    const made = document.createElement(tag);
+    made.className = className;
+    if (text !== undefined) made.textContent = text;
+    return made;
+  }
+
   function makeRow(it) {
-    const li = document.createElement("li");
-    li.className = "q-item";
-    const head = document.createElement("div");
-    head.className = "q-head";
-    const name = document.createElement("span");
-    name.className = "q-name";
-    name.textContent = it.label;
-    const state = document.createElement("span");
-    state.className = "q-state";
+    const li = node("li", "q-item");
+    const head = node("div", "q-head");
+    const name = node("span", "q-name", it.label);
+    const state = node("span", "q-state");
     head.append(name, state);
-    const bar = document.createElement("progress");
-    bar.className = "q-bar";
+    const bar = node("progress", "q-bar");
     bar.max = 1;
     bar.value = 0;
     bar.setAttribute("aria-label", `${it.label}: progress`);
-    const info = document.createElement("p");
-    info.className = "q-info muted small";
-    const error = document.createElement("p");
-    error.className = "q-error small";
-    const actions = document.createElement("div");
-    actions.className = "q-actions";
-    const download = document.createElement("a");
-    download.className = "button small-button";
-    download.textContent = "Download";
-    const compareButton = document.createElement("button");
+    const info = node("p", "q-info muted small");
+    const error = node("p", "q-error small");
+    const actions = node("div", "q-actions");
+    const download = node("a", "button small-button", "Download");
+    const compareButton = node("button", "button small-button", "Compare");
     compareButton.type = "button";
-    compareButton.className = "button small-button";
-    compareButton.textContent = "Compare";
     compareButton.addEventListener("click", () => compare(it));
     actions.append(download, compareButton);
     li.append(head, bar, info, error, actions);
