@@ -44,9 +44,18 @@ PAPER: dict[tuple[str, str], tuple[float, float]] = {
     ("Classic5", "q30"): (32.51, 0.8806), ("Classic5", "q40"): (33.34, 0.8953),
 }
 
+# FSRCNN d, s, m = 56, 12, 4 (ECCV 2016, 91 images), Set5 PSNR dB (shared/REFERENCE.md); its Set14 target is the
+# SRCNN paper's (above).
+FSRCNN_PAPER: dict[tuple[str, str], float] = {("Set5", "x2"): 36.94, ("Set5", "x3"): 33.06, ("Set5", "x4"): 30.55}
+
 SR_SETS = ["Set5", "Set14"]
 JPEG_SETS = ["LIVE1", "Classic5"]
 QUALITIES = [10, 20, 30, 40]
+
+
+def _is_fast(card: ModelCard) -> bool:
+    """True for an FSRCNN card (its architecture has d, s, m)."""
+    return "d" in card.raw.get("architecture", {})
 
 
 def _task_key(r: DatasetResult) -> str:
@@ -200,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             mine = [t for t in tasks if t[1] == task_label(c.scale, None)]
         per_model[c.name] = [run(enh, *t) for t in mine]
-        if c.task != "photo":
+        if c.task != "photo" and not _is_fast(c):
             specialist.update({t: (c.name, r) for t, r in zip(mine, per_model[c.name], strict=True)})
         gt = sorted((data / "Classic5").iterdir())[0] if c.task == "jpeg" else data / "Set5" / "butterfly.png"
         scale = 1 if c.task == "jpeg" else (3 if c.task == "photo" else c.scale)
@@ -220,6 +229,20 @@ def main(argv: list[str] | None = None) -> int:
                      _paper(t), diff])
     headline = markdown_table(["set", "task", "baseline (bicubic or JPEG input)", "ours", "model", "paper",
                                "ours − paper dB"], rows)
+    fast_rows = []
+    for c in cards:
+        if not _is_fast(c):
+            continue
+        for r in per_model[c.name]:
+            t = (r.dataset, _task_key(r))
+            ref, label = (FSRCNN_PAPER[t], "FSRCNN") if t in FSRCNN_PAPER else (PAPER[t][0], "SRCNN")
+            fast_rows.append([t[0], t[1], f"{base[t].baseline_psnr:.2f}", f"**{_cell(r)}**", c.name,
+                              f"{label} {ref:.2f}", f"{r.psnr - ref:+.2f}"])
+    if fast_rows:
+        headline += ["", "The fast models (FSRCNN, upsampling at their end) against the FSRCNN paper (Set5) and the "
+                     "SRCNN paper (Set14, the target there):", "",
+                     *markdown_table(["set", "task", "bicubic", "ours", "model", "paper dB", "ours − paper dB"],
+                                     fast_rows)]
     models = markdown_table(["model", "task", "default scale", "state", "wall time here", "summary"],
                             [[f"`{c.name}`", c.task, str(c.scale), c.state, _wall(c), c.summary] for c in cards])
     models.append("| `bicubic` | sr | any | baseline | – | the MATLAB-compatible bicubic (no network) |")
