@@ -5,6 +5,7 @@ a batch of the same shape held in memory, and their ratio (target: >= 90%). Same
 config's own network (SRCNN, FSRCNN or CompactSR) and its precision (train.amp: bf16 autocast).
 
     python benchmarks/train_throughput.py --data ../shared/data [--configs x3 jpeg photo real-x2] [--steps 30]
+    python benchmarks/train_throughput.py --configs real-x2-stage3 --set data.reuse=4   # each window serves 4 groups
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def step_fn(model: torch.nn.Module, opt: torch.optim.Optimizer, amp: bool):
     return step
 
 
-def measure(name: str, data_root: str, steps: int, workers: int | None) -> tuple[float, float]:
-    overrides = [f'data.root="{data_root}"']
+def measure(name: str, data_root: str, steps: int, workers: int | None, extra: list[str]) -> tuple[float, float]:
+    overrides = [f'data.root="{data_root}"', *extra]
     if workers is not None:
         overrides.append(f"data.workers={workers}")
     cfg = load_config(ROOT / "configs" / f"{name}.toml", overrides)
@@ -72,12 +73,14 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--workers", type=int, help="override data.workers")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2, as the configs)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides for every config, e.g. data.reuse=4")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads" + (f"; {' '.join(a.set)}" if a.set else ""))
     print(f"{'config':<10} {'pipeline samples/s':>19} {'step-only samples/s':>20} {'ratio':>7}")
     for name in a.configs:
-        full, alone = measure(name, a.data, a.steps, a.workers)
+        full, alone = measure(name, a.data, a.steps, a.workers, a.set)
         print(f"{name:<10} {full:>19.1f} {alone:>20.1f} {full / alone:>7.1%}")
 
 
