@@ -112,9 +112,12 @@ def test_tall_picture_in_many_strips_and_chunks(tmp_path: Path, ext: str) -> Non
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".webp", ".bmp"])
-def test_formats_held_whole_are_written_by_write(tmp_path: Path, ext: str) -> None:
-    pic = _picture(3, 8, ext == ".webp", exif=ext != ".bmp")
-    assert BandWriter(tmp_path / f"x{ext}", 37, 29, 3, 8, alpha=pic.alpha is not None).streaming is False
+@pytest.mark.parametrize("channels, bits, alpha", [(3, 8, None), (1, 8, None), (3, 16, True), (1, 16, True)])
+def test_formats_held_whole_are_byte_for_byte_what_write_makes(tmp_path: Path, ext: str, channels: int, bits: int,
+                                                               alpha: bool | None) -> None:
+    """JPEG, WebP and BMP rows fill one 8-bit image (not a copy of the picture): the file is write()'s own."""
+    pic = _picture(channels, bits, ext == ".webp" if alpha is None else alpha, exif=ext != ".bmp")
+    assert BandWriter(tmp_path / f"x{ext}", 37, 29, channels, bits, alpha=pic.alpha is not None).streaming is False
     write(tmp_path / f"whole{ext}", pic)
     _stream(tmp_path / f"band{ext}", pic)
     assert (tmp_path / f"band{ext}").read_bytes() == (tmp_path / f"whole{ext}").read_bytes()

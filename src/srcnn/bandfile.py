@@ -7,10 +7,11 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ._codecs import PngStream, TiffStream, exif_for, icc_for, one_line
-from .files import AtomicFile
-from .images import ImageError, Picture, check_output, format_for_path, write
+from .files import AtomicFile, atomic_open
+from .images import ImageError, check_output, format_for_path, save_image, to_8bit
 
 __all__ = ["BandWriter", "STREAMED_FORMATS"]
 
@@ -33,7 +34,8 @@ class BandWriter:
     same bytes: PNG as :func:`write` (8 and 16 bits, gray/gray+alpha/RGB/RGBA, ICC and EXIF); TIFF always with
     deflate and the horizontal predictor, EXIF kept at every depth (its sub-IFDs too), 16-bit gray+alpha as
     16-bit RGBA as :func:`write` does. JPEG, WebP and BMP need the whole picture (Pillow's encoders): their rows
-    are kept, and encoded by :func:`write` at :meth:`close`.
+    go into one 8-bit Pillow image (1 byte a pixel gray, 4 colour), encoded at :meth:`close` with the options of
+    :func:`write`, so they cost no more than that image whatever the source depth.
     """
 
     def __init__(self, path: str | os.PathLike[str], height: int, width: int, channels: int, bits: int, *,
@@ -58,9 +60,11 @@ class BandWriter:
             raise ImageError(f"{path}: cannot write, folder {parent} does not exist")
         if path.is_dir():
             raise ImageError(f"{path}: is a directory")
-        if not self.streaming:  # held whole; write() encodes it at close()
-            self._picture = Picture(np.empty((height, width, channels), self._dtype),
-                                    np.empty((height, width), self._dtype) if alpha else None, icc=icc, exif=exif)
+        if not self.streaming:  # JPEG, WebP, BMP: one 8-bit Pillow image filled band by band, encoded at close()
+            self._keep_alpha = alpha and self.format == "WEBP"  # JPEG and BMP drop alpha (as write() does)
+            mode = ("L" if channels == 1 else "RGB") + ("A" if self._keep_alpha else "")
+            self._image: Image.Image | None = Image.new(mode, (width, height))
+            self._icc, self._exif = icc, exif
             return
         exif = exif_for(exif)
         samples = channels + alpha
@@ -91,9 +95,11 @@ class BandWriter:
         if self._done + r > self.height:
             raise ValueError(f"{self._done + r} rows given for an image of {self.height}")
         if not self.streaming:
-            self._picture.pixels[self._done : self._done + r] = pixels
-            if alpha is not None:
-                self._picture.alpha[self._done : self._done + r] = alpha  # type: ignore[index]
+            band = to_8bit(pixels)
+            if self._keep_alpha:
+                band = np.concatenate([band, to_8bit(alpha)[:, :, None]], axis=2)  # type: ignore[arg-type]
+            band = band[:, :, 0] if band.shape[2] == 1 else band
+            self._image.paste(Image.fromarray(np.ascontiguousarray(band)), (0, self._done))  # type: ignore[union-attr]
             self._done += r
             return
         try:
@@ -111,7 +117,18 @@ class BandWriter:
             self.abort()
             raise ValueError(f"{self.path}: {self.height - self._done} of {self.height} rows were never written")
         if not self.streaming:
-            write(self.path, self._picture, quality=self.quality, format=self.format)
+            if self._image is None:
+                raise ValueError(f"{self.path}: already closed")
+            try:
+                data = save_image(self._image, self.format, self.quality, self._icc, self._exif)
+                self._image = None
+                with atomic_open(self.path) as f:
+                    f.write(data)
+            except ImageError:
+                self.abort()
+                raise
+            except BaseException as e:
+                self._fail(e)
             return
         if self._target is None:
             raise ValueError(f"{self.path}: already closed")
@@ -127,7 +144,7 @@ class BandWriter:
         if self._target is not None:
             self._target.abort()
             self._target = None
-        self._picture = None  # type: ignore[assignment]
+        self._image = None
 
     def _fail(self, e: BaseException) -> None:
         self.abort()

@@ -90,6 +90,7 @@ __all__ = [
     "from_pil",
     "format_for_path",
     "check_output",
+    "save_image",
     "normalize_format",
     "OUTPUT_EXTENSIONS",
     "INPUT_EXTENSIONS",
@@ -318,36 +319,43 @@ def encode(picture: Picture, format: str, quality: int = 95) -> bytes:
 
 
 def _encode(picture: Picture, fmt: str, quality: int) -> bytes:
-    exif = exif_for(picture.exif)
     if picture.bits == 16 and fmt == "PNG":
         channels = picture.pixels.shape[2]
-        return png16(picture.pixels, picture.alpha, icc_for(picture.icc, channels), exif)
+        return png16(picture.pixels, picture.alpha, icc_for(picture.icc, channels), exif_for(picture.exif))
     if picture.bits == 16 and fmt == "TIFF" and not (picture.is_gray and picture.alpha is None):
         pixels = np.repeat(picture.pixels, 3, axis=2) if picture.is_gray else picture.pixels
         return encode_tiff16(pixels, picture.alpha, icc_for(picture.icc, 3))
 
+    if fmt == "TIFF":
+        img = _pil_image(picture, allow16=True)
+    else:
+        img = _pil_image(picture, allow16=False, alpha=fmt not in ("JPEG", "BMP"))
+    return save_image(img, fmt, quality, picture.icc, picture.exif)
+
+
+def save_image(img: Image.Image, fmt: str, quality: int, icc: bytes | None, exif: bytes | None) -> bytes:
+    """Encode an 8-bit Pillow image (L, LA, RGB, RGBA; I;16 for TIFF) as ``fmt`` with the options of :func:`encode`.
+
+    WebP gets gray as RGB(A); JPEG and BMP take L or RGB (alpha already dropped); ICC kept where its colour space
+    matches, EXIF where the format holds it (not BMP; JPEG only up to 64 KiB).
+    """
+    exif = exif_for(exif)
     options: dict[str, object] = {}
     if fmt == "JPEG":
-        img = _pil_image(picture, allow16=False, alpha=False)
         options = {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
         if exif is not None and len(exif) > 65533:
             warnings.warn("EXIF too large for JPEG; not written", stacklevel=3)
             exif = None
     elif fmt == "WEBP":
-        img = _pil_image(picture, allow16=False)
         img = img.convert("RGBA" if img.mode == "LA" else "RGB") if img.mode in ("L", "LA") else img
         options = {"quality": quality, "lossless": quality == 100}
     elif fmt == "BMP":
-        img = _pil_image(picture, allow16=False, alpha=False)
         exif = None
     elif fmt == "TIFF":
-        img = _pil_image(picture, allow16=True)
         # Pillow's libtiff (deflate) writer fails on EXIF sub-IFDs; its own uncompressed writer keeps them.
         options = {"compression": None if has_sub_ifds(exif) else "tiff_adobe_deflate"}
-    else:  # PNG 8-bit
-        img = _pil_image(picture, allow16=False)
     channels = 1 if img.mode in ("L", "LA", "I;16") else 3
-    icc = icc_for(picture.icc, channels) if fmt != "BMP" else None
+    icc = icc_for(icc, channels) if fmt != "BMP" else None
     if icc:
         options["icc_profile"] = icc
     if exif:
