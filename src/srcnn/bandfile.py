@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from ._codecs import PngStream, TiffStream, exif_for, icc_for, one_line
-from .files import AtomicFile, atomic_open
-from .images import ImageError, check_output, format_for_path, save_image, to_8bit
+from .files import AtomicFile
+from .images import ImageError, at_path, check_destination, check_output, format_for_path, save_image, store, to_8bit
 
 __all__ = ["BandWriter", "STREAMED_FORMATS"]
 
@@ -51,15 +51,10 @@ class BandWriter:
         try:
             self.format = check_output(format or format_for_path(path), quality, width, height)
         except ImageError as e:
-            message = str(e)
-            raise ImageError(message if message.startswith(f"{path}:") else f"{path}: {message}") from e
+            raise at_path(path, e) from e
         self.quality = int(quality)
         self.streaming = self.format in STREAMED_FORMATS
-        parent = path.parent  # checked before any work, whatever the format
-        if not parent.is_dir():
-            raise ImageError(f"{path}: cannot write, folder {parent} does not exist")
-        if path.is_dir():
-            raise ImageError(f"{path}: is a directory")
+        check_destination(path)  # before any work, whatever the format
         if not self.streaming:  # JPEG, WebP, BMP: one 8-bit Pillow image filled band by band, encoded at close()
             self._keep_alpha = alpha and self.format == "WEBP"  # JPEG and BMP drop alpha (as write() does)
             mode = ("L" if channels == 1 else "RGB") + ("A" if self._keep_alpha else "")
@@ -121,14 +116,10 @@ class BandWriter:
                 raise ValueError(f"{self.path}: already closed")
             try:
                 data = save_image(self._image, self.format, self.quality, self._icc, self._exif)
-                self._image = None
-                with atomic_open(self.path) as f:
-                    f.write(data)
-            except ImageError:
-                self.abort()
-                raise
             except BaseException as e:
                 self._fail(e)
+            self._image = None
+            store(self.path, data)
             return
         if self._target is None:
             raise ValueError(f"{self.path}: already closed")

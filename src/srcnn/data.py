@@ -233,7 +233,7 @@ class PhotoPatches(Dataset):
         window, use = self._windows_of(index)
         if window not in self._windows:
             self._windows[window] = self._degrade_window(window)
-            while len(self._windows) > max(1, REUSE_SPAN if self.reuse > 1 else 1):
+            while len(self._windows) > (REUSE_SPAN if self.reuse > 1 else 1):
                 self._windows.popitem(last=False)
         region, lr, dy, dx, wh, ww = self._windows[window]
         s, p = self.align, self.patch
@@ -252,10 +252,7 @@ class PhotoPatches(Dataset):
 
     def _windows_of(self, index: int) -> tuple[int, int]:
         """(the degraded window item ``index`` is cut from, which use of that window it is: 0 .. reuse - 1)."""
-        g = index // REALISTIC_GROUP
-        if self.reuse == 1:
-            return g, 0
-        block, k = divmod(g, REUSE_SPAN * self.reuse)
+        block, k = divmod(index // REALISTIC_GROUP, REUSE_SPAN * self.reuse)  # reuse 1: (group, 0)
         return block * REUSE_SPAN + k % REUSE_SPAN, k // REUSE_SPAN
 
     def _degrade_window(self, group: int) -> tuple[np.ndarray, np.ndarray, int, int, int, int]:

@@ -90,6 +90,9 @@ __all__ = [
     "from_pil",
     "format_for_path",
     "check_output",
+    "check_destination",
+    "at_path",
+    "store",
     "save_image",
     "normalize_format",
     "OUTPUT_EXTENSIONS",
@@ -372,13 +375,27 @@ def write(path: str | os.PathLike[str], picture: Picture, quality: int = 95, for
         fmt = normalize_format(format) if format else format_for_path(path)
         data = encode(picture, fmt, quality)
     except ImageError as e:
-        message = str(e)
-        raise ImageError(message if message.startswith(f"{path}:") else f"{path}: {message}") from e
-    parent = path.parent
-    if not parent.is_dir():
-        raise ImageError(f"{path}: cannot write, folder {parent} does not exist")
+        raise at_path(path, e) from e
+    check_destination(path)
+    store(path, data)
+
+
+def at_path(path: Path, e: ImageError) -> ImageError:
+    """``e`` with its message starting with ``path:`` (as every image error names its file)."""
+    message = str(e)
+    return ImageError(message if message.startswith(f"{path}:") else f"{path}: {message}")
+
+
+def check_destination(path: Path) -> None:
+    """ImageError unless ``path`` can be written: its folder exists and it is not a folder itself."""
+    if not path.parent.is_dir():
+        raise ImageError(f"{path}: cannot write, folder {path.parent} does not exist")
     if path.is_dir():
         raise ImageError(f"{path}: is a directory")
+
+
+def store(path: Path, data: bytes) -> None:
+    """Replace ``path`` with the encoded ``data`` atomically; a write error is a one-line ImageError."""
     try:
         with atomic_open(path) as f:
             f.write(data)
