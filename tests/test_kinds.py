@@ -34,9 +34,20 @@ def random_fsrcnn(scale: int, channels: int = 1) -> FSRCNN:
     return m.eval()
 
 
+def random_cells(scale: int, channels: int, cell: int) -> CompactSR:
+    """A CompactSR on cell x cell cells of its input (model.unshuffle), random weights, anchored."""
+    torch.manual_seed(10 * scale + cell)
+    m = CompactSR(channels=channels, head=3, width=8, depth=1, scale=scale, anchor=True, unshuffle=cell)
+    for p in m.parameters():
+        p.data.normal_(0, 0.15)
+    return m.eval()
+
+
 NETS = [("tiny-x3", lambda: tiny_post(3)), ("fsrcnn-x2", lambda: random_fsrcnn(2)),
         ("fsrcnn-x3-rgb", lambda: random_fsrcnn(3, 3)), ("fsrcnn-x4", lambda: random_fsrcnn(4)),
-        ("compact-x2-anchor", lambda: CompactSR(3, 3, 8, 2, 2, True).eval())]
+        ("compact-x2-anchor", lambda: CompactSR(3, 3, 8, 2, 2, True).eval()),
+        ("cells-x2-rgb", lambda: random_cells(2, 3, 2)), ("cells-x1", lambda: random_cells(1, 1, 2)),
+        ("cells3-x3", lambda: random_cells(3, 1, 3))]
 
 
 @pytest.mark.parametrize("name,make", NETS, ids=[n for n, _ in NETS])
@@ -252,3 +263,32 @@ def test_a_wider_deeper_compact_net_starts_as_the_smaller_one_and_every_new_weig
     assert all(m.weight.grad.abs().sum() > 0 for m in big.body if isinstance(m, torch.nn.Conv2d))
     with pytest.raises(ValueError, match="not a narrower or shallower"):
         CompactSR(channels=3, head=3, width=4, depth=4, scale=2).grow_from(small)
+
+
+def test_a_net_on_cells_starts_as_the_per_pixel_net_of_its_cell_scale_on_the_cell_means():
+    """real-x4's network handed to an x2 net on 2x2 cells (model.init_from): step 0 is the x4 net on the 2x2
+    means of the input, minus its own anchor, plus the cell net's (the input enlarged x2), so no run starts from
+    noise; odd sizes repeat the right and bottom edges to whole cells, and the tiler puts tiles on the cell grid."""
+    import torch.nn.functional as F
+
+    from srcnn.tiling import split_even
+
+    torch.manual_seed(3)
+    x4 = CompactSR(channels=3, head=3, width=8, depth=2, scale=4, anchor=True).eval()
+    for p in x4.parameters():
+        p.data.normal_(0, 0.1)
+    cells = CompactSR(channels=3, head=3, width=8, depth=3, scale=2, anchor=True, unshuffle=2).eval()
+    cells.load_from(x4)  # cells from the per-px net, and one layer deeper
+    x = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        mean = F.avg_pool2d(x, 2)
+        want = x4(mean) - F.interpolate(mean, scale_factor=4, mode="nearest") \
+            + F.interpolate(x, scale_factor=2, mode="nearest")
+        assert torch.allclose(cells(x), want, atol=1e-5)
+        odd = torch.rand(1, 3, 7, 9)
+        assert cells(odd).shape == (1, 3, 14, 18)
+        assert torch.equal(cells(odd), cells(F.pad(odd, (0, 1, 0, 1), mode="replicate"))[..., :14, :18])
+    assert cells.receptive_radius % cells.align == 0 and cells.align == 2
+    assert all(a % 2 == 0 for a, _ in split_even(37, 8, 2)) and split_even(37, 8, 2)[-1][1] == 37
+    with pytest.raises(ValueError, match="cells"):
+        CompactSR(3, 3, 8, 2, 2, True, unshuffle=2).load_cells_from(CompactSR(3, 3, 8, 2, 2, True))

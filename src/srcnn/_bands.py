@@ -34,7 +34,7 @@ def net_bands(planes: Callable[[int, int], torch.Tensor], height: int, width: in
     bicubic product and every elementwise step is the one the whole-picture computation makes, so the result
     is the same to the last bit; memory is a band's.
     """
-    t = tile_size = tiles.tile if tiles is not None else DEFAULT_TILE
+    tile_size = tiles.tile if tiles is not None else DEFAULT_TILE
     r = radius
     if upsampling == "pre":
         big_h, big_w = output_size(height, s), output_size(width, s)
@@ -56,7 +56,7 @@ def net_bands(planes: Callable[[int, int], torch.Tensor], height: int, width: in
     k = net_scale
 
     def net_rows() -> Iterator[tuple[int, int, torch.Tensor]]:
-        for y0, y1 in band_groups(split_even(height, t), width * k * k):
+        for y0, y1 in band_groups(tiles.rows, width * k * k):
             c0, c1 = max(0, y0 - r), min(height, y1 + r)
             x = planes(c0, c1)[:net_planes].unsqueeze(0).clamp(0, 1)
             yield k * y0, k * y1, tiles.band(x, c0, y0, y1)[0]

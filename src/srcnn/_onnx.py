@@ -133,13 +133,19 @@ def _layer_graph(model: Any) -> Any:
         return np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
 
     c, k = model.config.channels, int(model.scale)
+    u = int(getattr(model.config, "unshuffle", 1))
     inits, nodes, x = [], [], "input"
+    if u > 1:  # the right and bottom edges repeated to whole cells, then SpaceToDepth (see _cell_nodes)
+        x = _cell_nodes(u, nodes, inits)
     leaves = [m for m in model.modules() if not list(m.children())]
     for i, mod in enumerate(leaves):
         y = "output" if i == len(leaves) - 1 else f"t{i}"
         name = f"layer{i}"
         if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)):
-            inits += [numpy_helper.from_array(arr(mod.weight), f"{name}.weight"),
+            weight = arr(mod.weight)
+            if i == 0 and u > 1:  # SpaceToDepth's channel (i u + j) C + c is pixel_unshuffle's c u^2 + i u + j
+                weight = weight[:, [cc * u * u + p for p in range(u * u) for cc in range(c)]]
+            inits += [numpy_helper.from_array(np.ascontiguousarray(weight), f"{name}.weight"),
                       numpy_helper.from_array(arr(mod.bias), f"{name}.bias")]
             attrs: dict[str, Any] = {"kernel_shape": list(mod.kernel_size), "strides": list(mod.stride),
                                      "pads": [mod.padding[0], mod.padding[1]] * 2, "dilations": list(mod.dilation)}
@@ -152,6 +158,8 @@ def _layer_graph(model: Any) -> Any:
             nodes.append(helper.make_node("PRelu", [x, f"{name}.slope"], [y], name=name))
         elif isinstance(mod, nn.ReLU):
             nodes.append(helper.make_node("Relu", [x], [y], name=name))
+        elif isinstance(mod, nn.PixelShuffle) and u > 1:
+            nodes += _uncell_nodes(x, y, c, k, u, bool(model.config.anchor), inits)
         elif isinstance(mod, nn.PixelShuffle):
             if getattr(model.config, "anchor", False):  # + the input repeated k^2 times per channel, then shuffle
                 rep = np.zeros((c * k * k, c, 1, 1), np.float32)  # a 1x1 conv of 0/1 weights: exact copies
@@ -171,6 +179,52 @@ def _layer_graph(model: Any) -> Any:
     out_dims: list[Any] = ["batch", c, f"height*{k}", f"width*{k}"] if k != 1 else dims
     return helper.make_graph(nodes, model.arch, [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_dims)], inits)
+
+
+def _cell_nodes(u: int, nodes: list, inits: list) -> str:
+    """Nodes from 'input' to its u x u cells: Pad (edge) of the right and bottom to multiples of u, SpaceToDepth."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    inits += [numpy_helper.from_array(np.array([2], np.int64), "hw.start"),
+              numpy_helper.from_array(np.array([4], np.int64), "hw.end"),
+              numpy_helper.from_array(np.array([u], np.int64), "cell"),
+              numpy_helper.from_array(np.zeros(6, np.int64), "pads.zeros")]
+    nodes += [helper.make_node("Shape", ["input"], ["shape"], name="shape"),
+              helper.make_node("Slice", ["shape", "hw.start", "hw.end"], ["hw"], name="hw"),
+              helper.make_node("Mod", ["hw", "cell"], ["hw.rem"], name="hw_rem"),
+              helper.make_node("Sub", ["cell", "hw.rem"], ["hw.short"], name="hw_short"),
+              helper.make_node("Mod", ["hw.short", "cell"], ["hw.pad"], name="hw_pad"),
+              helper.make_node("Concat", ["pads.zeros", "hw.pad"], ["pads"], name="pads", axis=0),
+              helper.make_node("Pad", ["input", "pads"], ["padded"], name="pad", mode="edge"),
+              helper.make_node("SpaceToDepth", ["padded"], ["cells"], name="cells", blocksize=u)]
+    return "cells"
+
+
+def _uncell_nodes(x: str, y: str, c: int, k: int, u: int, anchor: bool, inits: list) -> list:
+    """Nodes from the tail's C (k u)^2 channels ``x`` to ``y``: DepthToSpace by k u, the crop to k H x k W, and
+    with ``anchor`` the input enlarged k times by nearest neighbour (a 1x1 conv of copies, DepthToSpace) added."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    inits += [numpy_helper.from_array(np.array([k], np.int64), "scale"),
+              numpy_helper.from_array(np.zeros(2, np.int64), "crop.starts"),
+              numpy_helper.from_array(np.array([2, 3], np.int64), "crop.axes")]
+    crop = y if not anchor else f"{y}.delta"
+    nodes = [helper.make_node("DepthToSpace", [x], [f"{x}.big"], name="shuffle", blocksize=k * u, mode="CRD"),
+             helper.make_node("Mul", ["hw", "scale"], ["out.hw"], name="out_hw"),
+             helper.make_node("Slice", [f"{x}.big", "crop.starts", "out.hw", "crop.axes"], [crop], name="crop")]
+    if anchor:
+        rep = np.zeros((c * k * k, c, 1, 1), np.float32)
+        for ch in range(c):
+            rep[ch * k * k : (ch + 1) * k * k, ch] = 1
+        inits.append(numpy_helper.from_array(rep, "anchor.weight"))
+        nodes += [helper.make_node("Conv", ["input", "anchor.weight"], ["anchor.rep"], name="anchor",
+                                   kernel_shape=[1, 1]),
+                  helper.make_node("DepthToSpace", ["anchor.rep"], ["anchor"], name="anchor_big", blocksize=k,
+                                   mode="CRD"),
+                  helper.make_node("Add", [crop, "anchor"], [y], name="anchor_add")]
+    return nodes
 
 
 def _split_last_nodes(w: Any, b: Any, x: str, y: str, inits: list) -> list:

@@ -41,6 +41,7 @@ class ModelSection:
     width: int = 48  # compact: channels of every layer
     depth: int = 6  # compact: 3x3 layers between the first and the last
     anchor: bool = True  # compact: learn the difference from the nearest-neighbour enlargement
+    unshuffle: int = 1  # compact: work on u x u cells of the input (pixel unshuffle first; 1 = every px)
     init: str = "default"  # "default" (PyTorch) or "paper" (Gaussian std 1e-3, zero bias)
     init_from: str = ""  # start from these weights (.safetensors), e.g. fine-tune x2/x4 from x3
 

@@ -90,6 +90,11 @@ class Enhancer:
         return self.model.receptive_radius if self.model is not None else 0
 
     @property
+    def align(self) -> int:
+        """Tile boundaries (network input px) fall on multiples of this (srcnn.model; 1 for most networks)."""
+        return int(getattr(self.model, "align", 1))
+
+    @property
     def upsampling(self) -> str:
         """"pre" (the network runs on the bicubic-upscaled picture; also plain bicubic) or "post"."""
         return getattr(self.model, "upsampling", "pre")
@@ -108,7 +113,8 @@ class Enhancer:
         t = tile or DEFAULT_TILE
         if self.upsampling == "pre":
             height, width = output_size(height, scale), output_size(width, scale)
-        return len(split_even(height, t)) * len(split_even(width, t))
+        a = self.align
+        return len(split_even(height, t, a)) * len(split_even(width, t, a))
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, tile: int | None = None,
@@ -344,7 +350,7 @@ class Enhancer:
             # several tiles: one per core, each single-threaded (no per-op barriers); one tile: all cores on it
             workers = torch.get_num_threads() if max(height, width) > t else 1
         return Tiles(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), height, width, t,
-                      self.receptive_radius, self.net_scale, workers, progress, edge=True)
+                      self.receptive_radius, self.net_scale, workers, progress, edge=True, align=self.align)
 
     def _bands(self, planes: Callable[[int, int], torch.Tensor], height: int, width: int, s: float,
                tiles: Tiles | None, net_planes: int | None = None, clamp: bool = True

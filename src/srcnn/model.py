@@ -8,6 +8,8 @@ and nothing else:
   convolution or pixel shuffle) makes it ``scale`` times larger (FSRCNN, CompactSR).
 - ``scale``: the network's own integer factor, output side / input side (1 for pre-upsampling networks).
 - ``receptive_radius``: input pixels of context on each side that the output of one input pixel depends on.
+- ``align`` (1 unless said): tile boundaries must fall on multiples of it, in input px (a CompactSR that works
+  on 2x2 cells of its input, ``unshuffle`` = 2, is exact on tiles only when they start on the cell grid).
 
 Tensor contract: input (N, C, H, W) float32 in [0, 1]; output (N, C, scale H, scale W) float32, roughly [0, 1],
 not clipped. Every layer zero-pads, so H and W may be anything >= 1.
@@ -28,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["SRCNN", "ModelConfig", "FSRCNN", "FSRCNNConfig", "CompactSR", "CompactConfig", "ARCHS", "build_model",
@@ -189,18 +192,50 @@ class FSRCNN(nn.Module):
         input's 8-bit levels, and the last layer makes the picture itself (no residual) from the expanded
         features (Set5 x3 -0.02 dB with the first and last in bf16; fsrcnn-x2 -0.015 dB with the shrink and the
         expand in bf16 too, against the 0.01 dB bf16 allows)."""
+        last = self.deconv if self.training else self._deconv_as_conv
         if not torch.is_autocast_enabled(x.device.type):
-            return self.deconv(self.body(x))
+            return last(self.body(x))
         with torch.autocast(x.device.type, enabled=False):
             h = self.body[:4](x.float())
         h = self.body[4:-2](h)
         with torch.autocast(x.device.type, enabled=False):
-            return self.deconv(self.body[-2:](h.float()))
+            return last(self.body[-2:](h.float()))
+
+    def _deconv_as_conv(self, h: torch.Tensor) -> torch.Tensor:
+        """The transposed conv as what it computes: a conv at the input resolution to C scale^2 phases, then a
+        pixel shuffle (the same sums in another order; 2.5-5x faster on a CPU than ConvTranspose2d)."""
+        key = (self.deconv.weight._version, self.deconv.weight.data_ptr(), h.device, self.deconv.bias._version)
+        if getattr(self, "_conv_key", None) != key:
+            self._conv_weights, self._conv_key = deconv_phases(self.deconv), key
+        w, b, r = self._conv_weights
+        return F.pixel_shuffle(F.conv2d(h, w.to(h.device), b.to(h.device), padding=r), self.scale)
+
+
+def deconv_phases(deconv: nn.ConvTranspose2d) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(weight, bias, padding) of the conv whose pixel shuffle by the stride s equals ``deconv`` (square kernel
+    K, padding p, output_padding s - 1): output px s q + r takes kernel tap r + p - s o from input px q + o."""
+    s, p = deconv.stride[0], deconv.padding[0]
+    wt = deconv.weight.detach()  # (C_in, C_out, K, K)
+    cin, cout, k, _ = wt.shape
+    r = max(-(-p // s), (s - 1 + p) // s)
+    w = torch.zeros(cout, s, s, cin, 2 * r + 1, 2 * r + 1, dtype=wt.dtype, device=wt.device)
+    for phase in range(s):
+        for off in range(-r, r + 1):
+            tap = phase + p - s * off
+            if 0 <= tap < k:  # rows: phase, offset -> tap; columns the same
+                for phase_x in range(s):
+                    for off_x in range(-r, r + 1):
+                        tap_x = phase_x + p - s * off_x
+                        if 0 <= tap_x < k:
+                            w[:, phase, phase_x, :, r + off, r + off_x] = wt[:, :, tap, tap_x].T
+    bias = deconv.bias.detach().repeat_interleave(s * s)
+    return w.reshape(cout * s * s, cin, 2 * r + 1, 2 * r + 1).contiguous(), bias, r
 
 
 @dataclass(frozen=True)
 class CompactConfig(_Fields):
-    """Hyperparameters of one CompactSR: head kernel, width, depth of 3x3 layers, channels, scale, anchor."""
+    """Hyperparameters of one CompactSR: head kernel, width, depth of 3x3 layers, channels, scale, anchor, and
+    the cell side it works on (``unshuffle``; 1 = every input px)."""
 
     channels: int = 1
     head: int = 3
@@ -208,6 +243,7 @@ class CompactConfig(_Fields):
     depth: int = 6
     scale: int = 2
     anchor: bool = True
+    unshuffle: int = 1
 
 
 class CompactSR(nn.Module):
@@ -216,52 +252,68 @@ class CompactSR(nn.Module):
     head conv (``head`` x ``head``, C -> width), ``depth`` 3x3 convs (width -> width), each followed by PReLU,
     then a 3x3 conv to C scale^2 channels and a pixel shuffle by ``scale``. With ``anchor`` the input, repeated
     scale^2 times, is added before the shuffle (Du et al., "Anchor-based Plain Net", 2021): the network learns
-    the difference from a nearest-neighbour enlargement. Tensor contract as in the module docstring.
+    the difference from a nearest-neighbour enlargement. With ``unshuffle`` = u > 1 the network works on u x u
+    cells of its input (a pixel unshuffle first, as Real-ESRGAN's x2 model and FFDNet do; the right and bottom
+    edges repeated to a whole cell) and shuffles by u scale at its end: u^2 times fewer positions, so for the
+    same compute per output pixel it can be far wider or deeper, and it sees u times farther. Tensor contract as
+    in the module docstring.
     """
 
     arch = "compact"
     upsampling = "post"
 
     def __init__(self, channels: int = 1, head: int = 3, width: int = 48, depth: int = 6, scale: int = 2,
-                 anchor: bool = True) -> None:
+                 anchor: bool = True, unshuffle: int = 1) -> None:
         super().__init__()
-        if channels not in (1, 3) or head < 1 or head % 2 == 0 or width < 1 or depth < 0 or scale < 1:
+        if channels not in (1, 3) or head < 1 or head % 2 == 0 or width < 1 or depth < 0 or scale < 1 \
+                or unshuffle < 1:
             raise ValueError(f"bad CompactSR shape: channels={channels}, head={head}, width={width}, depth={depth}, "
-                             f"scale={scale}")
-        self.config = CompactConfig(channels, head, width, depth, scale, anchor)
+                             f"scale={scale}, unshuffle={unshuffle}")
+        self.config = CompactConfig(channels, head, width, depth, scale, anchor, unshuffle)
         self.scale = scale
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, head, padding=head // 2), nn.PReLU(width)]
+        u = unshuffle
+        layers: list[nn.Module] = [nn.Conv2d(channels * u * u, width, head, padding=head // 2), nn.PReLU(width)]
         for _ in range(depth):
             layers += [nn.Conv2d(width, width, 3, padding=1), nn.PReLU(width)]
         self.body = nn.Sequential(*layers)
-        self.tail = nn.Conv2d(width, channels * scale * scale, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(scale)
+        self.tail = nn.Conv2d(width, channels * (scale * u) ** 2, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(scale * u)
 
     @property
     def receptive_radius(self) -> int:
-        """Input px of context per side: head // 2 + depth + 1 (the 3x3 tail)."""
-        return self.config.head // 2 + self.config.depth + 1
+        """Input px of context per side: head // 2 + depth + 1 (the 3x3 tail) cells, plus one cell when
+        ``unshuffle`` > 1 (a px may sit anywhere in its cell), times the cell side: a multiple of ``align``."""
+        c = self.config
+        cells = c.head // 2 + c.depth + 1
+        return cells if c.unshuffle == 1 else (cells + 1) * c.unshuffle
+
+    @property
+    def align(self) -> int:
+        """Tile boundaries (input px) must be multiples of this: the cell side."""
+        return self.config.unshuffle
 
     @property
     def flops_per_pixel(self) -> int:
         """Multiply-adds x 2 per output pixel (biases and PReLU excluded)."""
         c = self.config
-        per_input = (c.channels * c.width * c.head**2 + c.depth * c.width * c.width * 9
-                     + c.width * c.channels * c.scale**2 * 9)
-        return 2 * per_input // (c.scale * c.scale)
+        k = c.scale * c.unshuffle  # output px per cell side
+        per_cell = (c.channels * c.unshuffle**2 * c.width * c.head**2 + c.depth * c.width * c.width * 9
+                    + c.width * c.channels * k * k * 9)
+        return 2 * per_cell // (k * k)
 
     def load_other_scale(self, other: CompactSR) -> None:
         """Take the weights of a CompactSR of the same shape but another scale: the body as it is, the tail's
         sub-pixel outputs mapped to this scale (nearest sub-position when enlarging, the mean when reducing), so
         the result starts as ``other`` followed by a nearest-neighbour (or box) resize."""
         a, b = other.config, self.config
-        if (a.channels, a.head, a.width, a.depth, a.anchor) != (b.channels, b.head, b.width, b.depth, b.anchor):
+        if (a.channels, a.head, a.width, a.depth, a.anchor, a.unshuffle) != (b.channels, b.head, b.width, b.depth,
+                                                                           b.anchor, b.unshuffle):
             raise ValueError(f"load_other_scale: {a} and {b} differ in more than the scale")
         if a.scale % b.scale and b.scale % a.scale:
             raise ValueError(f"load_other_scale: scales {a.scale} and {b.scale} are not multiples of each other")
         state = {k: v for k, v in other.state_dict().items() if not k.startswith("tail.")}
         w, bias = other.tail.weight.detach(), other.tail.bias.detach()  # channel c*r*r + i*r + j -> (c, i, j)
-        r, q, c = a.scale, b.scale, b.channels
+        r, q, c = a.scale * a.unshuffle, b.scale * b.unshuffle, b.channels
         w = w.reshape(c, r, r, *w.shape[1:])
         bias = bias.reshape(c, r, r)
         if q >= r:
@@ -281,7 +333,8 @@ class CompactSR(nn.Module):
         no old unit or the tail sees them yet (zero weights), and the extra layers, after the old ones, start as
         identities (a Dirac 3x3 conv, zero bias, PReLU slope 1). Gradients reach every new weight within two steps."""
         a, b = other.config, self.config
-        if (a.channels, a.head, a.scale, a.anchor) != (b.channels, b.head, b.scale, b.anchor) \
+        if (a.channels, a.head, a.scale, a.anchor, a.unshuffle) != (b.channels, b.head, b.scale, b.anchor,
+                                                                    b.unshuffle) \
                 or a.width > b.width or a.depth > b.depth:
             raise ValueError(f"grow_from: {a} is not a narrower or shallower {b}")
         wa = a.width
@@ -307,14 +360,42 @@ class CompactSR(nn.Module):
             self.tail.weight[:, :wa] = other.tail.weight
             self.tail.bias.copy_(other.tail.bias)
 
+    def load_cells_from(self, other: CompactSR) -> None:
+        """Take the weights of a CompactSR of the same shape that works on every px (``unshuffle`` 1) at this
+        network's scale x unshuffle: its body and tail as they are, its head spread evenly over each cell's
+        u^2 px. So the result starts as ``other`` on the cell means (a u x u box downscale), with this network's
+        anchor: what a net trained at x4 knows, handed to a net that turns x2 input into cells of x4 px."""
+        a, b = other.config, self.config
+        u = b.unshuffle
+        if a.unshuffle != 1 or a.scale != b.scale * u or (a.channels, a.head, a.width, a.depth, a.anchor) != (
+                b.channels, b.head, b.width, b.depth, b.anchor):
+            raise ValueError(f"load_cells_from: {a} is not {b} at scale {b.scale * u} without cells")
+        state = other.state_dict()
+        w = state["body.0.weight"]  # (width, C, k, k) -> (width, C u^2, k, k): channel c u^2 + i u + j
+        state["body.0.weight"] = (w.repeat_interleave(u * u, dim=1) / (u * u)).contiguous()
+        self.load_state_dict(state)
+
     def load_from(self, other: CompactSR) -> None:
-        """Start from ``other``: another scale (load_other_scale), and/or narrower or shallower (grow_from)."""
+        """Start from ``other``: another scale (load_other_scale), cells from a per-px net (load_cells_from),
+        and/or narrower or shallower (grow_from)."""
         a, b = other.config, self.config
         if a == b:
             self.load_state_dict(other.state_dict())
             return
+        if a.unshuffle != b.unshuffle:
+            if a.unshuffle != 1:
+                raise ValueError(f"load_from: cannot start a net on {b.unshuffle}-px cells from one on "
+                                 f"{a.unshuffle}-px cells")
+            k = b.scale * b.unshuffle
+            if a.scale != k:
+                rescaled = CompactSR(a.channels, a.head, a.width, a.depth, k, a.anchor)
+                rescaled.load_other_scale(other)
+                other = rescaled
+            celled = CompactSR(a.channels, a.head, a.width, a.depth, b.scale, a.anchor, b.unshuffle)
+            celled.load_cells_from(other)
+            other, a = celled, celled.config
         if a.scale != b.scale:
-            rescaled = CompactSR(a.channels, a.head, a.width, a.depth, b.scale, a.anchor)
+            rescaled = CompactSR(a.channels, a.head, a.width, a.depth, b.scale, a.anchor, a.unshuffle)
             rescaled.load_other_scale(other)
             other = rescaled
         if other.config != b:
@@ -324,10 +405,19 @@ class CompactSR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) float32 in [0, 1] -> (N, C, scale H, scale W) float32, roughly [0, 1], not clipped."""
-        y = self.tail(self.body(x))
+        u = self.config.unshuffle
+        if u == 1:
+            y = self.tail(self.body(x))
+            if self.config.anchor:
+                y = y + x.repeat_interleave(self.scale * self.scale, dim=1)
+            return self.shuffle(y)
+        h, w = x.shape[-2:]
+        ph, pw = -h % u, -w % u
+        cells = F.pixel_unshuffle(F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x, u)
+        y = self.shuffle(self.tail(self.body(cells)))[..., : h * self.scale, : w * self.scale]
         if self.config.anchor:
-            y = y + x.repeat_interleave(self.scale * self.scale, dim=1)
-        return self.shuffle(y)
+            y = y + x.repeat_interleave(self.scale, dim=2).repeat_interleave(self.scale, dim=3)
+        return y
 
 
 ARCHS: dict[str, tuple[type[nn.Module], type]] = {

@@ -32,10 +32,13 @@ DEFAULT_TILE = 256  # the tile side (input px) of enhancement when none is given
 Missing = tuple[int, int, int, int]
 
 
-def split_even(length: int, tile: int) -> list[tuple[int, int]]:
-    """[(start, stop)] covering range(length) with ceil(length / tile) parts of near-equal size <= tile."""
+def split_even(length: int, tile: int, align: int = 1) -> list[tuple[int, int]]:
+    """[(start, stop)] covering range(length) with ceil(length / tile) parts of near-equal size <= tile; with
+    ``align`` > 1 every start is a multiple of it (parts of whole cells, at most max(align, tile) long)."""
     if tile <= 0:
         raise ValueError("tile must be positive")
+    if align > 1:
+        return [(a * align, min(length, b * align)) for a, b in split_even(-(-length // align), max(1, tile // align))]
     n = max(1, -(-length // tile))
     return [(length * i // n, length * (i + 1) // n) for i in range(n)]
 
@@ -62,7 +65,8 @@ def forward_tiled(
     output (N, C', kH, kW), k = ``model.scale`` (1 when it has none), or fills ``out``.
     """
     runner = PaddedRunner(model, x.device, radius=radius)
-    return forward_tiled_valid(runner, x, tile, radius, out=out, progress=progress, scale=runner.scale)
+    return forward_tiled_valid(runner, x, tile, radius, out=out, progress=progress, scale=runner.scale,
+                               align=int(getattr(model, "align", 1)))
 
 
 @torch.no_grad()
@@ -83,6 +87,7 @@ def forward_tiled_valid(
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
     scale: int = 1,
+    align: int = 1,
 ) -> torch.Tensor:
     """Every tile of (N, C, H, W) ``x`` (see :class:`Tiles`) -> (N, C', scale H, scale W), or fills ``out``.
 
@@ -94,7 +99,7 @@ def forward_tiled_valid(
     thread apiece (``run`` must be thread-safe); the first tile runs first, in the caller's thread.
     """
     h = x.shape[2]
-    y = Tiles(run, h, x.shape[3], tile, radius, scale, workers, progress).band(x, 0, 0, h)
+    y = Tiles(run, h, x.shape[3], tile, radius, scale, workers, progress, align=align).band(x, 0, 0, h)
     if out is None:
         return y
     out.copy_(y)
@@ -112,18 +117,22 @@ class Tiles:
     horizontal band (the Enhancer goes band by band, so memory is bounded by the band), ``forward_tiled_valid``
     all of them. The first tile runs in the caller's thread, the others one per pool thread when ``workers`` > 1,
     so a tile's output is the same to the last bit whichever band it is in. ``progress(n)``: tiles done so far,
-    over all bands; an exception it raises stops the run (tiles not started are cancelled).
+    over all bands; an exception it raises stops the run (tiles not started are cancelled). ``align``: the
+    model's (srcnn.model): every tile starts on a multiple of it, so a network on cells sees the same cells as
+    on the whole input (its ``radius`` is a multiple of ``align`` too).
     """
 
     def __init__(self, run: Callable[[torch.Tensor, Missing], torch.Tensor], height: int, width: int,
                  tile: int | tuple[int, int], radius: int, scale: int = 1, workers: int = 1,
-                 progress: Callable[[int], None] | None = None, edge: bool = False) -> None:
+                 progress: Callable[[int], None] | None = None, edge: bool = False, align: int = 1) -> None:
         th, tw = (tile, tile) if isinstance(tile, int) else tile
         if th <= 0 or tw <= 0:
             raise ValueError("tile must be positive")
         self.run, self.height, self.width, self.tile = run, height, width, th
         self.radius, self.scale, self.workers, self.progress = radius, int(scale), workers, progress
-        self.rows, self.cols = split_even(height, th), split_even(width, tw)
+        if align > 1 and radius % align:
+            raise ValueError(f"radius {radius} is not a multiple of align {align}")
+        self.rows, self.cols = split_even(height, th, align), split_even(width, tw, align)
         self.edge, self.done = edge, 0
 
     def band(self, x: torch.Tensor, base: int, y0: int, y1: int) -> torch.Tensor:

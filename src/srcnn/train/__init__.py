@@ -167,7 +167,7 @@ def build_network(cfg: Config) -> torch.nn.Module:
     if m.arch == "fsrcnn":
         return FSRCNN(m.channels, m.d, m.s, m.m, scale=k)
     if m.arch == "compact":
-        return CompactSR(m.channels, m.head, m.width, m.depth, scale=k, anchor=m.anchor)
+        return CompactSR(m.channels, m.head, m.width, m.depth, scale=k, anchor=m.anchor, unshuffle=m.unshuffle)
     model = SRCNN(m.channels, m.f1, m.f2, m.f3, m.n1, m.n2, m.residual)
     _init_model(model, m.init)
     return model
