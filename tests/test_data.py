@@ -125,3 +125,23 @@ def test_rescale_gives_each_photo_at_each_size_with_the_one_bicubic():
     assert np.abs(out[2] - ref).max() < 1e-6
     ds = PhotoPatches(out, 16, Degradation(scale=3))
     assert len(ds.photos) == 4  # the training stream draws from all four
+
+
+def test_flat_pictures_take_their_share_of_the_area_are_flat_and_mostly_dark():
+    """data.flat: a share of the training area in flat one-colour pictures, so a net learns flat in, flat out
+    (a flat near-black 16-bit picture must come out flat: tests/test_depth.py)."""
+    from srcnn.data import flat_photos
+
+    rng = np.random.default_rng(0)
+    photos = [rng.random((300, 400, 3)).astype(np.float32) for _ in range(10)]
+    flats = flat_photos(photos, 0.05, 48, seed=1)
+    area = sum(p.shape[0] * p.shape[1] for p in photos)
+    flat_area = sum(p.shape[0] * p.shape[1] for p in flats)
+    assert abs(flat_area / (area + flat_area) - 0.05) < 0.01
+    assert all(p.shape[2] == 3 and p.dtype == np.float32 and np.ptp(p, axis=(0, 1)).max() == 0 for p in flats)
+    assert np.median([p.mean() for p in flats]) < 0.25  # dark-biased
+    assert flat_photos(photos, 0.0, 48) == []
+    assert min(p.shape[0] for p in flat_photos(photos, 0.001, 96)) == 96  # never smaller than a patch
+    assert flat_photos(photos, 0.05, 48, seed=1)[3].mean() == flats[3].mean()  # seeded
+    with pytest.raises(ValueError, match="data.flat"):
+        flat_photos(photos, 1.0, 48)

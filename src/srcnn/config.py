@@ -66,6 +66,7 @@ class DataSection:
     quality: int | list[int] = 0  # JPEG quality, 0 = none; a number or [low, high]
     realistic: str = ""  # "" = the chain above; else an order of srcnn.degrade, "mixed" or "all" (data.py)
     rescale: list[float] = field(default_factory=list)  # e.g. [1.0, 0.8, 0.6]: train on each photo at each size
+    flat: float = 0.0  # share of the training area in flat pictures of one (mostly dark) colour: flat stays flat
     reuse: int = 1  # realistic chains: groups of patches each degraded window serves (1: one; data.py REUSE_SPAN)
 
 

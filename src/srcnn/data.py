@@ -29,6 +29,7 @@ __all__ = [
     "load_photo",
     "split_photos",
     "rescale_photos",
+    "flat_photos",
     "PhotoPatches",
     "PairTiles",
     "ValImage",
@@ -70,6 +71,28 @@ def split_photos(paths: Sequence[Path], val_count: int) -> tuple[list[Path], lis
     val = sorted(ranked[:val_count])
     train = sorted(ranked[val_count:])
     return train, val
+
+
+def flat_photos(photos: Sequence[np.ndarray], share: float, patch: int, seed: int = 0) -> list[np.ndarray]:
+    """Flat pictures (one colour each, float32 [0, 1], the photos' channels, up to 16 of at least ``patch`` px a
+    side) whose area is ``share`` of all: levels drawn dark-biased (u^3, u uniform; colour a small tint of it), so a net learns that a flat area,
+    however dark, stays flat (tests/test_depth.py) while the chains still add their noise and blocks to it."""
+    if not 0 <= share < 1:
+        raise ValueError(f"data.flat must be in [0, 1) (got {share})")
+    if share == 0 or not photos:
+        return []
+    area = sum(p.shape[0] * p.shape[1] for p in photos) * share / (1 - share)
+    side = max(int(round((area / 16) ** 0.5)), patch)
+    count = max(1, int(round(area / side**2)))
+    rng = np.random.default_rng([seed, 7])
+    channels = photos[0].shape[2] if photos[0].ndim == 3 else 0
+    out = []
+    for _ in range(count):
+        level = rng.random() ** 3
+        colour = np.clip(level * (1 + 0.2 * rng.standard_normal(max(channels, 1))), 0, 1).astype(np.float32)
+        shape = (side, side, channels) if channels else (side, side)
+        out.append(np.broadcast_to(colour if channels else colour[0], shape).astype(np.float32))
+    return out
 
 
 def rescale_photos(photos: Sequence[np.ndarray], factors: Sequence[float]) -> list[np.ndarray]:

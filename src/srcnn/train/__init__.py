@@ -33,6 +33,7 @@ from ..data import (
     PairTiles,
     PhotoPatches,
     ValImage,
+    flat_photos,
     list_images,
     load_photo,
     make_val_images,
@@ -102,6 +103,7 @@ def training_data(cfg: Config, rank: int) -> tuple[torch.utils.data.Dataset, lis
     photos = [load_photo(p, d.color) for p in train_paths]
     if d.rescale:
         photos = rescale_photos(photos, d.rescale)
+    photos += flat_photos(photos, d.flat, d.patch, cfg.train.seed)
     deg = realistic_chains(int(d.scale), d.realistic) if d.realistic else _degradation(cfg)
     upsample = cfg.model.arch == "srcnn"  # post-upsampling networks take the low-resolution image itself
     ds = PhotoPatches(photos, d.patch, deg, seed=cfg.train.seed, augment=d.augment, upsample=upsample,
