@@ -81,6 +81,26 @@ def realistic_metrics(report_file: Path, weights: Path, name: str) -> dict[str, 
     return metrics
 
 
+def last_weights(run: Path, meta: dict) -> tuple[Path, dict]:
+    """RUN/last.safetensors: last.pt's EMA weights (the model's without EMA) with best.safetensors' metadata and
+    the step, wall time and validation of the log's last validated row (which must be the last step)."""
+    from srcnn.checkpoint import load_state, load_weights, save_weights
+
+    state = load_state(run / "last.pt")
+    model, _ = load_weights(run / "best.safetensors")
+    model.load_state_dict(state.get("ema") or state["model"])
+    with open(run / "log.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val_psnr")]
+    if not rows or int(rows[-1]["step"]) != int(state["step"]):
+        raise SystemExit(f"{run}: the last step {state['step']} has no validation row in log.csv")
+    last = rows[-1]
+    meta = {**meta, "steps": int(last["step"]), "wall_time_s": float(last["elapsed_s"]),
+            "val_psnr": float(last["val_psnr"]), "val_ssim": float(last["val_ssim"]), "weights": "last step"}
+    out = run / "last.safetensors"
+    save_weights(out, model, {k: v for k, v in meta.items() if k not in ("arch", "config")})
+    return out, meta
+
+
 def ship_family(argv: list[str]) -> None:
     """Write a family card: one name for one model per trained scale (see srcnn.zoo)."""
     p = argparse.ArgumentParser(description=ship_family.__doc__)
@@ -138,12 +158,17 @@ def main() -> None:
     p.add_argument("--previous", type=Path, default=None,
                    help="card of the earlier stage this run continued from (its init_from): the new card lists "
                         "every stage's commands and adds up their steps and wall time")
+    p.add_argument("--last", action="store_true",
+                   help="ship the weights of the run's last step (last.pt's EMA, with its final validation) instead "
+                        "of its best validation step, e.g. when the best step fails a test the last one passes")
     p.add_argument("--init-sha256", default="",
                    help="sha256 of the run's init_from weights, for runs that predate its record in the metadata")
     a = p.parse_args()
     src = a.run / "best.safetensors"
     meta = read_metadata(src)
     dst = weights_dir() / f"{a.name}.safetensors"
+    if a.last:
+        src, meta = last_weights(a.run, meta)
     shutil.copyfile(src, dst)
     task = meta.get("task", "sr")
     scale = meta.get("scale", 1)
