@@ -75,8 +75,9 @@ def split_photos(paths: Sequence[Path], val_count: int) -> tuple[list[Path], lis
 
 def flat_photos(photos: Sequence[np.ndarray], share: float, patch: int, seed: int = 0) -> list[np.ndarray]:
     """Flat pictures (one colour each, float32 [0, 1], the photos' channels, up to 16 of at least ``patch`` px a
-    side) whose area is ``share`` of all: levels drawn dark-biased (u^3, u uniform; colour a small tint of it), so a net learns that a flat area,
-    however dark, stays flat (tests/test_depth.py) while the chains still add their noise and blocks to it."""
+    side) whose area is ``share`` of all. Levels are drawn dark-biased within the photos' own range (lo + (hi -
+    lo) u^3, u uniform; Y: [16, 235] / 255), colour a small tint of it, so a net learns that a flat area, however
+    dark, stays flat (tests/test_depth.py) while the chains still add their noise and blocks to it."""
     if not 0 <= share < 1:
         raise ValueError(f"data.flat must be in [0, 1) (got {share})")
     if share == 0 or not photos:
@@ -87,8 +88,9 @@ def flat_photos(photos: Sequence[np.ndarray], share: float, patch: int, seed: in
     rng = np.random.default_rng([seed, 7])
     channels = photos[0].shape[2] if photos[0].ndim == 3 else 0
     out = []
+    lo, hi = min(float(p.min()) for p in photos), max(float(p.max()) for p in photos)  # Y: [16, 235] / 255
     for _ in range(count):
-        level = rng.random() ** 3
+        level = lo + (hi - lo) * rng.random() ** 3
         colour = np.clip(level * (1 + 0.2 * rng.standard_normal(max(channels, 1))), 0, 1).astype(np.float32)
         shape = (side, side, channels) if channels else (side, side)
         out.append(np.broadcast_to(colour if channels else colour[0], shape).astype(np.float32))
