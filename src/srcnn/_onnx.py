@@ -162,10 +162,7 @@ def _layer_graph(model: Any) -> Any:
             nodes += _uncell_nodes(x, y, c, k, u, bool(model.config.anchor), inits)
         elif isinstance(mod, nn.PixelShuffle):
             if getattr(model.config, "anchor", False):  # + the input repeated k^2 times per channel, then shuffle
-                rep = np.zeros((c * k * k, c, 1, 1), np.float32)  # a 1x1 conv of 0/1 weights: exact copies
-                for ch in range(c):
-                    rep[ch * k * k : (ch + 1) * k * k, ch] = 1
-                inits.append(numpy_helper.from_array(rep, "anchor.weight"))
+                inits.append(numpy_helper.from_array(_copies(c, k), "anchor.weight"))
                 nodes += [helper.make_node("Conv", ["input", "anchor.weight"], ["anchor"], name="anchor",
                                            kernel_shape=[1, 1]),
                           helper.make_node("Add", [x, "anchor"], [f"{x}.anchored"], name="anchor_add")]
@@ -179,6 +176,16 @@ def _layer_graph(model: Any) -> Any:
     out_dims: list[Any] = ["batch", c, f"height*{k}", f"width*{k}"] if k != 1 else dims
     return helper.make_graph(nodes, model.arch, [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_dims)], inits)
+
+
+def _copies(c: int, k: int) -> Any:
+    """(C k^2, C, 1, 1) float32 0/1 weights of a 1x1 conv that repeats each channel k^2 times: exact copies."""
+    import numpy as np
+
+    rep = np.zeros((c * k * k, c, 1, 1), np.float32)
+    for ch in range(c):
+        rep[ch * k * k : (ch + 1) * k * k, ch] = 1
+    return rep
 
 
 def _cell_nodes(u: int, nodes: list, inits: list) -> str:
@@ -215,10 +222,7 @@ def _uncell_nodes(x: str, y: str, c: int, k: int, u: int, anchor: bool, inits: l
              helper.make_node("Mul", ["hw", "scale"], ["out.hw"], name="out_hw"),
              helper.make_node("Slice", [f"{x}.big", "crop.starts", "out.hw", "crop.axes"], [crop], name="crop")]
     if anchor:
-        rep = np.zeros((c * k * k, c, 1, 1), np.float32)
-        for ch in range(c):
-            rep[ch * k * k : (ch + 1) * k * k, ch] = 1
-        inits.append(numpy_helper.from_array(rep, "anchor.weight"))
+        inits.append(numpy_helper.from_array(_copies(c, k), "anchor.weight"))
         nodes += [helper.make_node("Conv", ["input", "anchor.weight"], ["anchor.rep"], name="anchor",
                                    kernel_shape=[1, 1]),
                   helper.make_node("DepthToSpace", ["anchor.rep"], ["anchor"], name="anchor_big", blocksize=k,
