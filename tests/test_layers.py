@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("Jobs", {"srcnn.train", "srcnn.batch", "srcnn.evaluate", "srcnn.prepare", "srcnn.export", "srcnn.demo",
               "srcnn.results", "srcnn.config"}),
     ("Enhance", {"srcnn.enhance", "srcnn._bands", "srcnn.tiling", "srcnn.backends", "srcnn._onnx", "srcnn.device"}),
-    ("Core", {"srcnn.model", "srcnn.checkpoint", "srcnn.zoo"}),
+    ("Core", {"srcnn.model", "srcnn.hparams", "srcnn.checkpoint", "srcnn.zoo"}),
     ("Metrics", {"srcnn.metrics"}),
     ("Pixels", {"srcnn.bandfile", "srcnn.images", "srcnn._decoding", "srcnn.color", "srcnn.resize", "srcnn.degrade",
                 "srcnn.data", "srcnn.errors", "srcnn.files", "srcnn._codecs", "srcnn._kernels", "srcnn._steps",

@@ -24,6 +24,8 @@ from srcnn.images import Picture
 from srcnn.model import FSRCNN, SRCNN, CompactSR
 from srcnn.resize import RowResize, imresize
 
+from .reference_enhance import enhance_gray
+
 
 @pytest.mark.parametrize("seed", range(4))
 def test_row_resize_equals_slices_of_imresize(seed: int) -> None:
@@ -103,7 +105,7 @@ def test_bands_equal_enhance_planes(enhancers: dict, monkeypatch: pytest.MonkeyP
         enh = enhancers[model]
         for s in (1.5, 2):
             got = enh.enhance_picture(pic, scale=s, tile=10).pixels[..., 0]
-            ref = enh._enhance_gray(torch.from_numpy(pic.pixels[..., 0].astype(np.float32) / 255)[None], s, 10, None)
+            ref = enhance_gray(enh, torch.from_numpy(pic.pixels[..., 0].astype(np.float32) / 255)[None], s, 10, None)
             want = (ref[0] * 255).round_().clamp_(0, 255).to(torch.uint8).numpy()
             assert np.array_equal(got, want), (model, s)
 

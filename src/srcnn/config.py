@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from .hparams import CONFIGS
+
 __all__ = ["ConfigError", "ModelSection", "DataSection", "OptimSection", "TrainSection", "Config",
            "load_config", "to_toml", "from_dict"]
 
@@ -22,28 +24,25 @@ class ConfigError(Exception):
     """A bad config file, key or value; the message says which and how to fix it."""
 
 
-@dataclass
-class ModelSection:
-    """Network shape: the architecture, SRCNN's f1-f2-f3 and n1/n2 or FSRCNN's d, s, m; channels; init scheme."""
+def _model_section() -> type:
+    """[model]: ``arch``, then every architecture's hyperparameters as ``srcnn.hparams`` declares them (less the
+    scale, which ``data.scale`` gives), then ``init`` and ``init_from``; only ``residual`` has its own default here."""
+    # arch: "srcnn" (bicubic first), "fsrcnn" or "compact" (upsample at their end, by data.scale)
+    keys: dict[str, tuple[Any, Any]] = {"arch": ("str", "srcnn")}
+    for hp in CONFIGS.values():
+        for f in dataclasses.fields(hp):
+            if f.name != "scale":
+                keys.setdefault(f.name, (f.type, f.default))
+    keys["residual"] = ("bool", True)  # a correction to the bicubic image: on unless a config says otherwise
+    keys["init"] = ("str", "default")  # "default" (PyTorch) or "paper" (Gaussian std 1e-3, zero bias)
+    keys["init_from"] = ("str", "")  # start from these weights (.safetensors), e.g. fine-tune x2/x4 from x3
+    section = dataclasses.make_dataclass("ModelSection", [(k, tp, field(default=v)) for k, (tp, v) in keys.items()])
+    section.__module__ = __name__
+    section.__doc__ = "Network shape: the architecture and its hyperparameters (srcnn.hparams), init scheme."
+    return section
 
-    arch: str = "srcnn"  # "srcnn" (bicubic first), "fsrcnn" or "compact" (upsample at their end, by data.scale)
-    f1: int = 9
-    f2: int = 5
-    f3: int = 5
-    n1: int = 64
-    n2: int = 32
-    channels: int = 1
-    residual: bool = True
-    d: int = 56  # fsrcnn: feature width (the paper's FSRCNN: 56; FSRCNN-s: 32)
-    s: int = 12  # fsrcnn: shrunk width (12; FSRCNN-s: 5)
-    m: int = 4  # fsrcnn: mapping layers (4; FSRCNN-s: 1)
-    head: int = 3  # compact: kernel of the first layer
-    width: int = 48  # compact: channels of every layer
-    depth: int = 6  # compact: 3x3 layers between the first and the last
-    anchor: bool = True  # compact: learn the difference from the nearest-neighbour enlargement
-    unshuffle: int = 1  # compact: work on u x u cells of the input (pixel unshuffle first; 1 = every px)
-    init: str = "default"  # "default" (PyTorch) or "paper" (Gaussian std 1e-3, zero bias)
-    init_from: str = ""  # start from these weights (.safetensors), e.g. fine-tune x2/x4 from x3
+
+ModelSection = _model_section()
 
 
 @dataclass
@@ -178,7 +177,7 @@ def _validate(cfg: Config, source: str) -> None:
                                 "wide"),
          "data.realistic must be '', 'second_order', 'first_order', 'shuffled', 'mixed', 'all', 'broad' or 'wide'"),
         (not cfg.data.realistic or cfg.model.arch != "srcnn", "data.realistic needs a post-upsampling model.arch"),
-        (cfg.model.arch in ("srcnn", "fsrcnn", "compact"), "model.arch must be 'srcnn', 'fsrcnn' or 'compact'"),
+        (cfg.model.arch in CONFIGS, f"model.arch must be one of {', '.join(map(repr, CONFIGS))}"),
         (cfg.model.arch == "srcnn" or (not isinstance(cfg.data.scale, list) and float(cfg.data.scale).is_integer()
                                        and cfg.data.patch % int(cfg.data.scale) == 0),
          f"model.arch = {cfg.model.arch!r} upsamples at its end: it needs one whole data.scale and a data.patch "

@@ -132,7 +132,7 @@ class Enhancer:
         assert tiles is not None
         return tiles.band(x.to("cpu", torch.float32), 0, 0, x.shape[2])
 
-    def _scale(self, scale: float | None) -> float:
+    def check_scale(self, scale: float | None) -> float:
         """The upscale factor to use: ``scale`` (any finite number >= 1, e.g. 1.5) or the model's default."""
         s = self.scale if scale is None else scale
         if not math.isfinite(s) or s < 1:
@@ -166,38 +166,6 @@ class Enhancer:
         """
         return self.model is not None and self.channels == 1 and self.metadata.get("color", "y") == "y"
 
-    def _enhance_gray(self, g: torch.Tensor, s: float, tile: int | None,
-                      progress: Callable[[int], None] | None) -> torch.Tensor:
-        """1xHxW gray float32 in [0, 1] -> 1xH'xW' float32 in [0, 1], through Y's range for Y networks."""
-        if not self.gray_as_luma:
-            return self.enhance_planes(g, s, tile, progress)
-        y = self.enhance_planes(g * GRAY_TO_Y + Y_OFFSET, s, tile, progress)
-        return y.sub_(Y_OFFSET).div_(GRAY_TO_Y).clamp_(0, 1)
-
-    def enhance_array(self, pixels: np.ndarray, scale: float | None = None, tile: int | None = None,
-                      progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """HxWxC (C=1 or 3) float32 in [0, 1] -> H'xW'xC float32 in [0, 1], scale ``s`` (default: the model's).
-
-        H' = ``resize.output_size(H, s)`` = ceil(H * s) (H * s for whole scales), W' likewise; ``s`` may be any
-        finite number >= 1, such as 1.5 (ValueError otherwise).
-        """
-        s = self._scale(scale)
-        planes = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))
-        gray = planes.shape[0] == 1
-        if self.channels == 3:
-            rgb = planes.expand(3, -1, -1) if gray else planes
-            out = self.enhance_planes(rgb.clone(), s, tile, progress)
-            if gray:
-                out = out.mean(0, keepdim=True)
-            return out.permute(1, 2, 0).numpy()
-        if gray:
-            return self._enhance_gray(planes, s, tile, progress).permute(1, 2, 0).numpy()
-        ycc = rgb_to_ycbcr(planes)
-        y = self.enhance_planes(ycc[:1], s, tile, progress)
-        chroma = imresize(ycc[1:], s) if s != 1 else ycc[1:]
-        merged = torch.cat([y, chroma], 0)
-        return ycbcr_to_rgb(merged).clamp_(0, 1).permute(1, 2, 0).numpy()
-
     def enhance_picture(self, picture: Picture, scale: float | None = None, tile: int | None = None,
                         progress: Callable[[int], None] | None = None) -> Picture:
         """Picture in -> Picture ``scale`` times larger at the same bit depth, gray/RGB, alpha, ICC and EXIF kept.
@@ -208,7 +176,7 @@ class Enhancer:
         otherwise); whole scales give (sH)x(sW). The result is held whole; :meth:`enhance_to_file` writes it
         band by band instead, in a band's memory.
         """
-        s = self._scale(scale)
+        s = self.check_scale(scale)
         h, w = output_size(picture.height, s), output_size(picture.width, s)
         out = np.empty((h, w, picture.pixels.shape[2]), dtype=picture.pixels.dtype)
         alpha = picture.alpha
@@ -231,7 +199,7 @@ class Enhancer:
         interrupt, ``path`` is left as it was. The pixels are those of ``images.write(path, enhance_picture(...))``.
         ImageError for what cannot be written (format, folder, disk), before the work where it can be known.
         """
-        s = self._scale(scale)
+        s = self.check_scale(scale)
         h, w = output_size(picture.height, s), output_size(picture.width, s)
         with BandWriter(path, h, w, picture.pixels.shape[2], picture.bits, alpha=picture.alpha is not None,
                         icc=picture.icc, exif=picture.exif, quality=quality, format=format) as out:
@@ -248,7 +216,7 @@ class Enhancer:
         (about BAND_PIXELS, or one tile row of the network); together they are :meth:`enhance_picture`'s result
         to the last bit. The scale is checked here (ValueError), before the first band is asked for.
         """
-        return self._picture_bands(picture, self._scale(scale), tile, progress)
+        return self._picture_bands(picture, self.check_scale(scale), tile, progress)
 
     def _picture_bands(self, picture: Picture, s: float, tile: int | None,
                        progress: Callable[[int], None] | None

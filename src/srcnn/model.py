@@ -27,35 +27,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .hparams import CompactConfig, FSRCNNConfig, ModelConfig
+
 __all__ = ["SRCNN", "ModelConfig", "FSRCNN", "FSRCNNConfig", "CompactSR", "CompactConfig", "ARCHS", "build_model",
            "config_from_state_dict"]
-
-
-class _Fields:
-    """The one ``to_dict`` of the hyperparameter dataclasses below."""
-
-    def to_dict(self) -> dict:
-        """Plain dict of the fields (JSON-safe)."""
-        return asdict(self)  # type: ignore[call-overload]
-
-
-@dataclass(frozen=True)
-class ModelConfig(_Fields):
-    """Hyperparameters of one SRCNN: filter sizes f1-f2-f3, widths n1, n2, image channels, residual output."""
-
-    channels: int = 1
-    f1: int = 9
-    f2: int = 5
-    f3: int = 5
-    n1: int = 64
-    n2: int = 32
-    residual: bool = False
 
 
 class SRCNN(nn.Module):
@@ -133,17 +113,6 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], residual: bool = F
         raise ValueError(f"not an SRCNN: its three convolutions {shapes} do not chain as SRCNN's (n1, C, f1, f1) -> "
                          "(n2, n1, f2, f2) -> (C, n2, f3, f3) with C = 1 or 3 and square kernels")
     return ModelConfig(int(channels), int(f1), int(f2), int(f3), int(n1), int(n2), residual)
-
-
-@dataclass(frozen=True)
-class FSRCNNConfig(_Fields):
-    """Hyperparameters of one FSRCNN: widths d (features) and s (shrunk), m mapping layers, channels, scale."""
-
-    channels: int = 1
-    d: int = 56
-    s: int = 12
-    m: int = 4
-    scale: int = 3
 
 
 class FSRCNN(nn.Module):
@@ -230,20 +199,6 @@ def deconv_phases(deconv: nn.ConvTranspose2d) -> tuple[torch.Tensor, torch.Tenso
                             w[:, phase, phase_x, :, r + off, r + off_x] = wt[:, :, tap, tap_x].T
     bias = deconv.bias.detach().repeat_interleave(s * s)
     return w.reshape(cout * s * s, cin, 2 * r + 1, 2 * r + 1).contiguous(), bias, r
-
-
-@dataclass(frozen=True)
-class CompactConfig(_Fields):
-    """Hyperparameters of one CompactSR: head kernel, width, depth of 3x3 layers, channels, scale, anchor, and
-    the cell side it works on (``unshuffle``; 1 = every input px)."""
-
-    channels: int = 1
-    head: int = 3
-    width: int = 48
-    depth: int = 6
-    scale: int = 2
-    anchor: bool = True
-    unshuffle: int = 1
 
 
 class CompactSR(nn.Module):

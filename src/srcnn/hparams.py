@@ -1,0 +1,61 @@
+"""The hyperparameters of each architecture, one frozen dataclass a network, and nothing else (no torch).
+
+They are the one home of every network's shape: ``srcnn.model`` builds networks from them, checkpoints store
+them beside the weights, and a training config's ``[model]`` table takes their fields (``srcnn.config``; the
+scale there comes from ``data.scale``). The comments below are the documentation of those keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["ModelConfig", "FSRCNNConfig", "CompactConfig", "CONFIGS"]
+
+
+class _Fields:
+    """The one ``to_dict`` of the hyperparameter dataclasses below."""
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (JSON-safe)."""
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Fields):
+    """Hyperparameters of one SRCNN: filter sizes f1-f2-f3, widths n1, n2, image channels, residual output."""
+
+    channels: int = 1  # image channels: 1 (Y or gray) or 3 (RGB), every architecture
+    f1: int = 9  # srcnn: filter sizes f1-f2-f3 (the paper's 9-5-5; 9-1-5 is its fast variant)
+    f2: int = 5
+    f3: int = 5
+    n1: int = 64  # srcnn: filters of the first and second layer
+    n2: int = 32
+    residual: bool = False  # srcnn: predict a correction added to the bicubic input (trains faster)
+
+
+@dataclass(frozen=True)
+class FSRCNNConfig(_Fields):
+    """Hyperparameters of one FSRCNN: widths d (features) and s (shrunk), m mapping layers, channels, scale."""
+
+    channels: int = 1
+    d: int = 56  # fsrcnn: feature width (the paper's FSRCNN: 56; FSRCNN-s: 32)
+    s: int = 12  # fsrcnn: shrunk width (12; FSRCNN-s: 5)
+    m: int = 4  # fsrcnn: mapping layers (4; FSRCNN-s: 1)
+    scale: int = 3
+
+
+@dataclass(frozen=True)
+class CompactConfig(_Fields):
+    """Hyperparameters of one CompactSR: head kernel, width, depth of 3x3 layers, channels, scale, anchor, and
+    the cell side it works on (``unshuffle``; 1 = every input px)."""
+
+    channels: int = 1
+    head: int = 3  # compact: kernel of the first layer
+    width: int = 48  # compact: channels of every layer
+    depth: int = 6  # compact: 3x3 layers between the first and the last
+    scale: int = 2
+    anchor: bool = True  # compact: learn the difference from the nearest-neighbour enlargement
+    unshuffle: int = 1  # compact: work on u x u cells of the input (pixel unshuffle first; 1 = every px)
+
+
+CONFIGS: dict[str, type] = {"srcnn": ModelConfig, "fsrcnn": FSRCNNConfig, "compact": CompactConfig}
