@@ -5,7 +5,8 @@ written atomically every ``ckpt_every_s`` seconds and at each validation), ``bes
 the best validation PSNR; EMA weights when EMA is on), ``log.csv``, TensorBoard events, ``curve.png``.
 Item ``i`` of the data depends only on the seed and ``i``, the learning rate only on the step, so ``resume``
 continues the exact trajectory. Under torchrun each process takes its slice of the global batch (DDP).
-Machinery you may skip: ``_runfolder`` (every file of the run folder) and ``_ddp`` (torch.distributed).
+Machinery you may skip: ``_data`` (the training set and batch order), ``_runfolder`` (every file of the run
+folder) and ``_ddp`` (torch.distributed).
 """
 
 from __future__ import annotations
@@ -24,28 +25,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from ..checkpoint import load_weights, save_state
 from ..color import rgb_to_y
 from ..config import Config, to_toml
-from ..data import (
-    PairTiles,
-    PhotoPatches,
-    ValImage,
-    flat_photos,
-    list_images,
-    load_photo,
-    make_val_images,
-    realistic_chains,
-    rescale_photos,
-    split_photos,
-)
-from ..degrade import Degradation
+from ..data import ValImage
 from ..files import sha256_file
 from ..images import quantize
 from ..metrics import psnr_y, ssim_y
 from ..model import FSRCNN, SRCNN, CompactSR
+from ._data import StepBatches, loader, training_data
 from ._ddp import Ranks, barrier, close_ranks, max_param_diff, setup_ranks, stop_on_any_rank, verdict_of_rank_0, wrap
 from ._runfolder import RunFolder, TrainError, full_state, slim_state
 
@@ -74,49 +63,6 @@ def lr_at(cfg: Config, step: int) -> float:
     return o.lr
 
 
-def _degradation(cfg: Config) -> Degradation:
-    d = cfg.data
-
-    def rng(v):
-        return tuple(v) if isinstance(v, list) else v
-
-    return Degradation(scale=rng(d.scale), blur=rng(d.blur), noise=rng(d.noise), quality=rng(d.quality))
-
-
-def training_data(cfg: Config, rank: int) -> tuple[torch.utils.data.Dataset, list[ValImage], dict]:
-    """The training set of ``cfg``, its validation images (of photos: rank 0 only) and what the run records of both."""
-    d = cfg.data
-    if d.kind == "pairs":
-        root = Path(d.root)
-        folders = [root / t if not Path(t).is_absolute() else Path(t) for t in d.train]
-        ds = PairTiles(folders[0], patch=d.patch, seed=cfg.train.seed, augment=d.augment, color=d.color)
-        val = PairTiles(d.val_dir, seed=0, augment=False, color=d.color).val_images() if d.val_dir else []
-        return ds, val, {"train": [str(f) for f in folders], "val": d.val_dir}
-    folders = [Path(d.root) / t if not Path(t).is_absolute() else Path(t) for t in d.train]
-    missing = [str(f) for f in folders if not f.exists()]
-    if missing:
-        raise TrainError(f"training photos not found: {', '.join(missing)} (set data.root or data.train)")
-    paths = list_images(folders)
-    if len(paths) <= d.val_count:
-        raise TrainError(f"need more than data.val_count={d.val_count} photos, found {len(paths)}")
-    train_paths, val_paths = split_photos(paths, d.val_count)
-    photos = [load_photo(p, d.color) for p in train_paths]
-    if d.rescale:
-        photos = rescale_photos(photos, d.rescale)
-    photos += flat_photos(photos, d.flat, d.patch, cfg.train.seed)
-    deg = realistic_chains(int(d.scale), d.realistic) if d.realistic else _degradation(cfg)
-    upsample = cfg.model.arch == "srcnn"  # post-upsampling networks take the low-resolution image itself
-    ds = PhotoPatches(photos, d.patch, deg, seed=cfg.train.seed, augment=d.augment, upsample=upsample,
-                      reuse=d.reuse)
-    val: list[ValImage] = []
-    if rank == 0:
-        val = make_val_images([(p.name, load_photo(p, d.color)) for p in val_paths], deg, seed=cfg.train.seed,
-                              upsample=upsample)
-    info = {"train": [str(f) for f in folders], "train_photos": len(train_paths),
-            "val_photos": [p.name for p in val_paths]}
-    return ds, val, info
-
-
 @torch.no_grad()
 def validate(model: torch.nn.Module, images: list[ValImage], device: torch.device) -> tuple[float, float]:
     """Mean protocol PSNR (dB) and SSIM on Y of the validation images (outputs clipped, rounded to uint8)."""
@@ -134,29 +80,6 @@ def validate(model: torch.nn.Module, images: list[ValImage], device: torch.devic
         ss.append(ssim_y(im.target_y, y, im.crop_border))
     model.train()
     return float(np.mean(ps)), float(np.mean(ss))
-
-
-class StepBatches:
-    """Batch sampler: step k of this rank -> indices [k*B + r*b, k*B + (r+1)*b) of the global stream."""
-
-    def __init__(self, start: int, stop: int, batch: int, rank: int, world: int) -> None:
-        self.start, self.stop, self.batch, self.rank, self.world = start, stop, batch, rank, world
-        self.local = batch // world
-
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-    def __iter__(self):
-        for k in range(self.start, self.stop):
-            base = k * self.batch + self.rank * self.local
-            yield list(range(base, base + self.local))
-
-
-def _ignore_stop_signals(_: int) -> None:
-    """In a DataLoader worker: leave Ctrl-C and SIGTERM sent to the whole group (pkill -f) to the trainer,
-    which saves its state and then shuts the workers down; a worker that died first would crash the run."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
@@ -257,13 +180,6 @@ def _metadata(cfg: Config, data_info: dict, init_sha: str) -> dict:
     return meta
 
 
-def _loader(dataset: torch.utils.data.Dataset, cfg: Config, start: int, ranks: Ranks) -> DataLoader:
-    """This rank's batches of steps ``start`` .. ``train.steps``."""
-    workers, batches = cfg.data.workers, StepBatches(start, cfg.train.steps, cfg.data.batch, ranks.rank, ranks.world)
-    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, persistent_workers=False,
-                      worker_init_fn=_ignore_stop_signals if workers else None, prefetch_factor=4 if workers else None)
-
-
 @contextlib.contextmanager
 def _stop_signals() -> Iterator[dict]:
     """``{"signal": n}``: the SIGINT/SIGTERM that arrived (0: none); the loop saves and stops after its step."""
@@ -354,7 +270,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
     meta = _metadata(cfg, data_info, init_sha)
     if ranks.main:
         run.begin(cfg, _resolved(cfg, ranks, border, data_info), command, start)  # config.toml, commands.txt
-    loader = _loader(dataset, cfg, start, ranks)
+    batches = loader(dataset, cfg, start, ranks)
     amp = cfg.train.amp and device.type in ("cuda", "cpu")  # bfloat16 forward, float32 weights
 
     def snapshot(step: int, elapsed: float) -> None:
@@ -370,7 +286,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True, command: str
     model.train()
     with (run.tensorboard(start, resume, enabled=ranks.main), _stop_signals() as stop,
           _progress_bar(cfg, start, show=progress and ranks.main) as tick):
-        for inp, target in loader:
+        for inp, target in batches:
             lr = lr_at(cfg, step)
             for g in opt.param_groups:
                 g["lr"] = lr * g["mult"]
