@@ -42,9 +42,9 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("Enhance", {"srcnn.enhance", "srcnn._bands", "srcnn.tiling", "srcnn.backends", "srcnn._onnx", "srcnn.device"}),
     ("Core", {"srcnn.model", "srcnn.hparams", "srcnn.checkpoint", "srcnn.zoo"}),
     ("Metrics", {"srcnn.metrics"}),
-    ("Pixels", {"srcnn.bandfile", "srcnn.images", "srcnn._decoding", "srcnn.color", "srcnn.resize", "srcnn.degrade",
-                "srcnn.data", "srcnn.errors", "srcnn.files", "srcnn._codecs", "srcnn._kernels", "srcnn._steps",
-                "srcnn._resample", "srcnn._shuffled"}),
+    ("Pixels", {"srcnn.choices", "srcnn.bandfile", "srcnn.images", "srcnn._decoding", "srcnn.color",
+                "srcnn.resize", "srcnn.degrade", "srcnn.data", "srcnn.errors", "srcnn.files", "srcnn._codecs",
+                "srcnn._kernels", "srcnn._steps", "srcnn._resample", "srcnn._shuffled"}),
 ]
 # the height of each layer: an import must go to a lower one or stay in its own layer (Core and Metrics: side by
 # side, so neither may import the other)

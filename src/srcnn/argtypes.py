@@ -6,7 +6,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["int_in", "float_in"]
+__all__ = ["int_in", "float_in", "positive_float"]
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -37,3 +37,14 @@ def float_in(low: float, high: float) -> Callable[[str], float]:
         return v
 
     return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number > 0 (inf allowed: no limit)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return v

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from .choices import BACKENDS
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "TorchRunner", "OrtRunner", "make_runner"]
 
-BACKENDS = ("torch", "onnxruntime")
 Missing = tuple[int, int, int, int]
 _FUSED = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
 _SUB_TILE_1X1 = 128  # sub-tile of models with a 1x1 middle layer (9-1-5)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .argtypes import float_in, int_in
 from .batch import plan_outputs
+from .choices import BACKENDS, DEVICES, PRECISION_HELP, PRECISIONS
 from .errors import fail, warn
 
 __all__ = ["main", "build_parser"]
@@ -248,11 +249,6 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-PRECISIONS = ("auto", "fp32", "bf16")  # srcnn.device.PRECISIONS (not imported: --help imports no torch)
-PRECISION_HELP = ("auto (default): bfloat16 where the CPU has AMX or AVX512-BF16 (about 2x faster, Y-PSNR within "
-                  "0.01 dB), else fp32; fp32: the same numbers on every machine")
-
-
 class _SubParser(argparse.ArgumentParser):
     """A subcommand's parser; with ``module=``, its options come from ``module.add_arguments`` and it runs
     ``module.run``, both loaded when the subcommand is parsed or its help is shown: building the whole parser
@@ -301,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"upscale factor from 1 to {MAX_ENHANCE_SCALE}, e.g. 1.5 or 2; each side becomes "
                         "ceil(side x S) (default: the model's)")
     e.add_argument("--tile", type=_positive, help="tile size in pixels of the network's input (memory bound; exact)")
-    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    e.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
+    e.add_argument("--device", default="auto", choices=DEVICES)
+    e.add_argument("--backend", default="torch", choices=BACKENDS,
                    help="CPU inference engine (default torch; onnxruntime needs the onnx extra)")
     e.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     e.add_argument("--suffix", default="_srcnn", help="added to output names (default _srcnn)")
@@ -326,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-m", "--model", required=True, help="model name, weights file or 'bicubic'")
     v.add_argument("-s", "--scale", type=_positive)
     v.add_argument("--jpeg-quality", type=_quality, nargs="+", metavar="Q", help="JPEG task at these qualities (1-100)")
-    v.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    v.add_argument("--device", default="auto", choices=DEVICES)
     v.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     v.add_argument("--json", metavar="FILE")
     v.add_argument("--markdown", metavar="FILE")
@@ -341,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("config", metavar="CONFIG.toml")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     t.add_argument("--resume", action="store_true", help="continue the run in the run folder (exact)")
-    t.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="overrides train.device")
+    t.add_argument("--device", choices=DEVICES, help="overrides train.device")
     t.add_argument("--out", help="run folder (overrides train.out; default runs/<name>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["DeviceError", "resolve_device", "PRECISIONS", "cpu_bf16", "resolve_precision"]
+from .choices import DEVICES, PRECISIONS
 
-PRECISIONS = ("auto", "fp32", "bf16")
+__all__ = ["DeviceError", "resolve_device", "PRECISIONS", "cpu_bf16", "resolve_precision"]
 
 
 class DeviceError(ValueError):
@@ -27,7 +27,7 @@ def resolve_device(name: str) -> torch.device:
         raise DeviceError("--device cuda: no CUDA device here (use --device cpu or auto)")
     if name == "mps" and not _mps_available():
         raise DeviceError("--device mps: no Apple GPU here (use --device cpu or auto)")
-    if name not in ("cpu", "cuda", "mps"):
+    if name not in DEVICES:
         raise DeviceError(f"--device {name}: use auto, cpu, cuda or mps")
     return torch.device(name)
 

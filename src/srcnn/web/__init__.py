@@ -12,18 +12,20 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..argtypes import int_in
+from ..argtypes import int_in, positive_float
+from ..choices import DEVICES, PRECISION_HELP, PRECISIONS
 from ..errors import fail, warn
+from .settings import ServeSettings
 
 if TYPE_CHECKING:
-    from .app import ServeSettings, create_app
+    from .app import create_app
 
 __all__ = ["add_arguments", "run", "main", "settings_from_args", "create_app", "ServeSettings"]
 
 
 def __getattr__(name: str) -> Any:
-    """Load ``create_app``/``ServeSettings`` from the app module on first use."""
-    if name in ("create_app", "ServeSettings"):
+    """Load ``create_app`` from the app module on first use."""
+    if name == "create_app":
         from . import app
 
         return getattr(app, name)
@@ -34,53 +36,43 @@ _positive = int_in(1)
 _non_negative = int_in(0)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return v
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `srcnn serve` options to ``parser``."""
     parser.description = (
         "Serve a web page (and an HTTP API, documented at /docs) to enhance photos in the browser. Listens on "
         "127.0.0.1 only, unless --host says otherwise. Uploads stay in memory and are never written to disk.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this "
+    d = ServeSettings()
+    mib = 1024 * 1024
+    parser.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}: this "
                         "computer only; 0.0.0.0 exposes it to your network)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    parser.add_argument("--workers", type=_positive, default=2,
-                        help="photos processed at the same time (threads; default 2)")
-    parser.add_argument("--queue", type=_non_negative, default=8,
-                        help="photos that may wait for a worker; more get 503 + Retry-After (default 8)")
-    parser.add_argument("--max-upload-mb", type=_positive_float, default=25.0,
-                        help="largest upload in MB (default 25)")
-    parser.add_argument("--max-pixels", type=_positive, default=40_000_000,
-                        help="largest input in pixels (default 40,000,000)")
-    parser.add_argument("--max-output-pixels", type=_positive, default=None,
+    parser.add_argument("--port", type=int, default=d.port, help=f"TCP port (default {d.port})")
+    parser.add_argument("--workers", type=_positive, default=d.workers,
+                        help=f"photos processed at the same time (threads; default {d.workers})")
+    parser.add_argument("--queue", type=_non_negative, default=d.queue,
+                        help=f"photos that may wait for a worker; more get 503 + Retry-After (default {d.queue})")
+    parser.add_argument("--max-upload-mb", type=positive_float, default=d.max_upload_bytes / mib,
+                        help=f"largest upload in MB (default {d.max_upload_bytes / mib:g})")
+    parser.add_argument("--max-pixels", type=_positive, default=d.max_pixels,
+                        help=f"largest input in pixels (default {d.max_pixels:,})")
+    parser.add_argument("--max-output-pixels", type=_positive, default=d.max_output_pixels,
                         help="largest output in pixels, ceil(H x scale) x ceil(W x scale) (default 2.5 x "
                              "--max-pixels, at most what --worker-memory-mb holds)")
-    parser.add_argument("--worker-memory-mb", type=_positive, default=1536,
-                        help="memory one worker's job may use; caps the default output limit (default 1536: "
-                             "107 MP; 1024: 61 MP)")
-    parser.add_argument("--read-timeout", type=_positive_float, default=30.0,
-                        help="seconds a client may take to send its upload; slower gets 408 (default 30)")
+    parser.add_argument("--worker-memory-mb", type=_positive, default=d.worker_memory_mb,
+                        help=f"memory one worker's job may use; caps the default output limit (default "
+                             f"{d.worker_memory_mb}: 107 MP; 1024: 61 MP)")
+    parser.add_argument("--read-timeout", type=positive_float, default=d.read_timeout,
+                        help=f"seconds a client may take to send its upload; slower gets 408 (default "
+                             f"{d.read_timeout:g})")
     parser.add_argument("--model", dest="extra_models", action="append", default=[], metavar="WEIGHTS",
                         help="also offer this weights file (repeatable); the first becomes the default when "
                              "srcnn-photo does not ship")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                        help="auto (default): bfloat16 where the CPU has AMX or AVX512-BF16, else fp32")
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     """ServeSettings from parsed `srcnn serve` options (torch threads: cores / workers)."""
-    from .app import ServeSettings
-
     workers = int(args.workers)
     return ServeSettings(
         host=args.host,

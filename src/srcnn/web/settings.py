@@ -1,11 +1,13 @@
-"""What `srcnn serve` can be told (:class:`ServeSettings`) and how a request is refused (:class:`ApiError`)."""
+"""What `srcnn serve` can be told (:class:`ServeSettings`, whose defaults the options show) and how a request is
+refused (:class:`ApiError`). Importing it needs no web library."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi.responses import JSONResponse
+if TYPE_CHECKING:
+    from fastapi.responses import JSONResponse
 
 __all__ = ["ServeSettings", "ApiError", "error", "MAX_SCALE"]
 
@@ -73,4 +75,6 @@ class ApiError(Exception):
 def error(status: int, message: str, headers: dict[str, str] | None = None,
           extra: dict[str, Any] | None = None) -> JSONResponse:
     """The JSON error response ``{"error": message, **extra}``."""
+    from fastapi.responses import JSONResponse  # here: the settings are read without the web extra
+
     return JSONResponse({"error": message, **(extra or {})}, status_code=status, headers=headers)
