@@ -68,7 +68,7 @@ def peak_rss_mb(pid: int) -> tuple[float | None, float | None]:
 def start_server(port: int, args: argparse.Namespace) -> subprocess.Popen:
     """`srcnn serve` on 127.0.0.1:port in a child process (the python process itself, for /proc)."""
     cmd = [
-        sys.executable, "-c", "import sys; from srcnn.web import main; sys.exit(main(sys.argv[1:]))",
+        sys.executable, "-c", "import sys; from srcnn.cli import main; sys.exit(main(sys.argv[1:]))", "serve",
         "--host", HOST, "--port", str(port), "--workers", str(args.workers), "--queue", str(args.queue),
         "--log-level", "warning",
     ]

@@ -35,7 +35,6 @@ from ._kernels import (
     poisson_noise,
     resize,
     sinc_kernel,
-    upscale,
 )
 from ._shuffled import sample_shuffled, worst_shuffled
 from ._steps import BLUR_KINDS, Blur, Jpeg, Noise, Params, Resize, Step, apply_steps, steps_margin
@@ -46,7 +45,6 @@ __all__ = [
     "modcrop",
     "bicubic_down_up",
     "downscale",
-    "upscale",
     "gaussian_blur",
     "jpeg",
     "add_noise",

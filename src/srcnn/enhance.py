@@ -39,7 +39,7 @@ from .bandfile import BandWriter
 from .checkpoint import WeightsError, load_weights
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device, resolve_precision
-from .images import Picture, quantize
+from .images import Picture, max_value, quantize
 from .resize import RowResize, imresize, output_size
 from .tiling import DEFAULT_TILE, Tiles, split_even
 from .zoo import card, default_name
@@ -223,7 +223,7 @@ class Enhancer:
                        ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
         dtype = picture.pixels.dtype
         tdtype = torch.uint16 if dtype == np.uint16 else torch.uint8
-        maxval = 65535.0 if dtype == np.uint16 else 255.0
+        maxval = float(max_value(picture.bits))
         source = picture.pixels
         shared = torch.from_numpy(source) if source.flags.writeable else None  # a read-only source is copied by rows
 
@@ -280,7 +280,7 @@ class Enhancer:
                 rgb = src_rows(o0, o1).to(torch.float32).div_(maxval)
                 rgb.add_((res[0] - ys[0]).unsqueeze(-1) * Y_TO_RGB)
                 px = torch.empty((o1 - o0, w, 3), dtype=tdtype)
-                px[:] = rgb.clamp_(0, 1).mul_(maxval).round_()
+                quantize_into(px, rgb.permute(2, 0, 1), maxval)
                 yield band(o0, o1, px)
         else:  # RGB: the network on Y (upscaled first or not, by kind), Cb and Cr through the bicubic, merge
             def ycc(i0: int, i1: int) -> torch.Tensor:

@@ -83,6 +83,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "Picture",
     "quantize",
+    "max_value",
     "read",
     "write",
     "encode",
@@ -157,12 +158,6 @@ class Picture:
     def to_float(self) -> np.ndarray:
         """Pixels as HxWxC float32 in [0, 1]."""
         return self.pixels.astype(np.float32) / np.float32(max_value(self.bits))
-
-    def alpha_to_float(self) -> np.ndarray | None:
-        """Alpha as HxW float32 in [0, 1] (1 = opaque), or None."""
-        if self.alpha is None:
-            return None
-        return self.alpha.astype(np.float32) / np.float32(max_value(self.bits))
 
     @staticmethod
     def from_float(

@@ -20,7 +20,7 @@ from .settings import ServeSettings
 if TYPE_CHECKING:
     from .app import create_app
 
-__all__ = ["add_arguments", "run", "main", "settings_from_args", "create_app", "ServeSettings"]
+__all__ = ["add_arguments", "run", "settings_from_args", "create_app", "ServeSettings"]
 
 
 def __getattr__(name: str) -> Any:
@@ -127,10 +127,3 @@ def run(args: argparse.Namespace) -> int:
     except SystemExit as e:  # uvicorn exits 1 when it cannot bind
         return int(e.code or 0)
     return 0 if server.started else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -c 'from srcnn.web import main; main()'`: the serve subcommand on its own (used by the benchmark)."""
-    parser = argparse.ArgumentParser(prog="srcnn serve")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
