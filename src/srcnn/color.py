@@ -78,3 +78,19 @@ def rgb_to_gray_uint8(rgb: np.ndarray) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).convert("L"), dtype=np.uint8)
+
+
+COLORS = ("y", "gray", "rgb")  # what a network takes: BT.601 Y, Pillow's "L" gray, or RGB
+
+
+def to_channels(pixels: np.ndarray, color: str) -> np.ndarray:
+    """HxWx1 or HxWx3 uint8 -> the channels a network of ``color`` takes, uint8: HxWx3 for "rgb" (gray repeated),
+    HxWx1 otherwise: Pillow's "L" gray of a colour picture for "gray", its BT.601 Y for "y" (``y_uint8``); a gray
+    picture is its own gray and Y (MATLAB SRCNN code). The one colour policy of training, prepare and the pairs."""
+    if color not in COLORS:
+        raise ValueError(f"unknown color {color!r} (known: {', '.join(COLORS)})")
+    if color == "rgb":
+        return pixels if pixels.shape[2] == 3 else np.repeat(pixels, 3, axis=2)
+    if pixels.shape[2] == 1:
+        return pixels
+    return (rgb_to_gray_uint8(pixels) if color == "gray" else y_uint8(pixels))[:, :, None]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .color import rgb_to_gray_uint8, y_uint8
+from .color import to_channels, y_uint8
 from .degrade import Degradation, RealisticDegradation, chain, modcrop
 from .images import INPUT_EXTENSIONS, quantize, read, to_8bit
 
@@ -55,14 +55,9 @@ def list_images(folders: Sequence[str | Path], recursive: bool = True) -> list[P
 
 
 def load_photo(path: str | Path, color: str) -> np.ndarray:
-    """Read one photo as float32 in [0, 1]: (H, W) for "y" or "gray", (H, W, 3) for "rgb"."""
-    px = to_8bit(read(path).pixels)
-    if color == "rgb":
-        rgb = px if px.shape[2] == 3 else np.repeat(px, 3, axis=2)
-        return rgb.astype(np.float32) / 255.0
-    if color == "gray" and px.shape[2] == 3:
-        return rgb_to_gray_uint8(px).astype(np.float32) / 255.0
-    return y_uint8(px if px.shape[2] == 3 else px[:, :, 0]).astype(np.float32) / 255.0
+    """Read one photo as float32 in [0, 1]: (H, W) for "y" or "gray", (H, W, 3) for "rgb" (color.to_channels)."""
+    px = to_channels(to_8bit(read(path).pixels), color).astype(np.float32) / 255.0
+    return px if color == "rgb" else px[:, :, 0]
 
 
 def split_photos(paths: Sequence[Path], val_count: int) -> tuple[list[Path], list[Path]]:
@@ -325,13 +320,7 @@ class PairTiles(Dataset):
         self.good: list[np.ndarray] = []
         self.poor: list[np.ndarray] = []
         for f in files:
-            px = to_8bit(read(f).pixels)
-            if color == "rgb":
-                arr = px if px.shape[2] == 3 else np.repeat(px, 3, axis=2)
-            elif px.shape[2] == 3:  # the same meaning of gray and y as load_photo
-                arr = (rgb_to_gray_uint8(px) if color == "gray" else y_uint8(px))[:, :, None]
-            else:
-                arr = px
+            arr = to_channels(to_8bit(read(f).pixels), color)  # the same meaning of gray and y as load_photo
             w = arr.shape[1] // 2
             self.good.append(arr[:, :w])
             self.poor.append(arr[:, w : 2 * w])

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .degrade import downscale
 from .images import Picture, quantize, read, write
-from .resize import imresize
 
 __all__ = ["example_photo", "side_by_side", "run_demo", "add_arguments", "run"]
 
@@ -47,17 +47,15 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], crop: tuple[int, int, int
 def run_demo(out_dir: Path, model_name: str | None = None) -> tuple[Path, Path, str]:
     """Write <out>/rocket_srcnn.png and <out>/comparison.png; returns (result, comparison, model used)."""
     from .enhance import load_model
-    from .zoo import DEFAULT_MODEL, available
+    from .zoo import default_name
 
-    names = [c.name for c in available()]
-    name = model_name or (DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else "bicubic"))
+    name = model_name or default_name()
     enhancer = load_model(name)
     scale = enhancer.scale if enhancer.scale > 1 else 2
     photo = read(example_photo())
     h, w = photo.height - photo.height % scale, photo.width - photo.width % scale
     original = photo.pixels[:h, :w]
-    small = imresize(original.astype(np.float64).transpose(2, 0, 1) / 255.0, 1.0 / scale)
-    small_u8 = quantize(small, 8).transpose(1, 2, 0)
+    small_u8 = quantize(downscale(original.astype(np.float64) / 255.0, scale), 8)
     low = Picture(small_u8, None, photo.icc, photo.exif, "PNG")
     result = enhancer.enhance_picture(low, scale=scale)
     bicubic = load_model("bicubic").enhance_picture(low, scale=scale)

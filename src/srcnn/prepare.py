@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .color import rgb_to_gray_uint8
+from .color import to_channels
 from .data import IMAGE_EXTENSIONS
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
 from .errors import fail
@@ -164,11 +164,10 @@ def degrade_photo(good: np.ndarray, options: PrepareOptions) -> np.ndarray:
 
 def to_color(rgb: np.ndarray, color: str) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (H, W) uint8 Pillow "L" for color="gray", or the RGB array itself for "rgb"."""
-    if color == "gray":
-        return rgb_to_gray_uint8(rgb)
-    if color == "rgb":
-        return rgb
-    raise ValueError(f"unknown color {color!r}")
+    if color not in COLORS:
+        raise ValueError(f"unknown color {color!r}")
+    px = to_channels(rgb, color)
+    return px[:, :, 0] if color == "gray" else px
 
 
 def tiles(image: np.ndarray, tile: int) -> Iterator[tuple[int, int, int, np.ndarray]]:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_weights, save_state
-from ..color import rgb_to_y
+from ..color import y_uint8
 from ..config import Config, to_toml
 from ..data import ValImage
 from ..files import sha256_file
@@ -70,12 +70,8 @@ def validate(model: torch.nn.Module, images: list[ValImage], device: torch.devic
     ps, ss = [], []
     for im in images:
         out = model(im.input.unsqueeze(0).to(device).contiguous(memory_format=torch.channels_last))[0]
-        out = out.clamp(0, 1).float().cpu()
-        if out.shape[0] == 3:
-            rgb = torch.round(out * 255) / 255
-            y = quantize(rgb_to_y(rgb).numpy(), 8)
-        else:
-            y = quantize(out[0].numpy(), 8)
+        px = quantize(out.clamp(0, 1).float().cpu().permute(1, 2, 0).numpy(), 8)  # the uint8 picture
+        y = y_uint8(px) if px.shape[2] == 3 else px[:, :, 0]  # the protocol's Y of an RGB net's output
         ps.append(psnr_y(im.target_y, y, im.crop_border))
         ss.append(ssim_y(im.target_y, y, im.crop_border))
     model.train()
