@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import list_images
+
 __all__ = ["Plan", "plan_outputs", "EXTENSIONS"]
 
 EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif"}  # --ext choices
@@ -23,11 +25,6 @@ class Plan:
     refused: list[str] = field(default_factory=list)
 
 
-def inside(path: Path, folder: Path) -> bool:
-    """True when ``path`` is ``folder`` or lies under it (both resolved)."""
-    return path == folder or path.is_relative_to(folder)
-
-
 def plan_outputs(inputs: list[str], output: str | None, recursive: bool, ext: str, suffix: str,
                  shard: tuple[int, int] | None) -> Plan | str:
     """The plan for `srcnn enhance INPUTS -o OUTPUT`, or an error message that stops the whole run (bad arguments)."""
@@ -39,14 +36,8 @@ def plan_outputs(inputs: list[str], output: str | None, recursive: bool, ext: st
     roots: list[tuple[Path, Path, bool]] = []  # (file, path relative to its root, found in a folder)
     for raw in inputs:
         p = Path(raw)
-        if p.is_dir():
-            top = p.resolve()
-            # -o inside this folder: what lies there is earlier output, never input (else *_srcnn_srcnn)
-            skip = out_tree if out_tree is not None and out_tree != top and inside(out_tree, top) else None
-            it = p.rglob("*") if recursive else p.glob("*")
-            files = sorted(f for f in it if f.is_file() and f.suffix.lower() in INPUT_EXTENSIONS
-                           and not f.name.startswith(".")
-                           and not (skip is not None and inside(f.parent.resolve(), skip)))
+        if p.is_dir():  # -o inside this folder: what lies there is earlier output, never input (else *_srcnn_srcnn)
+            files = list_images([p], INPUT_EXTENSIONS, recursive, exclude=out_tree)
             roots.extend((f, f.relative_to(p), True) for f in files)
         elif p.exists():
             roots.append((p, Path(p.name), False))

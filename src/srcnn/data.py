@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from .color import to_channels, y_uint8
 from .degrade import Degradation, RealisticDegradation, chain, modcrop
+from .files import list_images as _list_files
 from .images import INPUT_EXTENSIONS, quantize, read, to_8bit
 
 __all__ = [
@@ -41,17 +42,8 @@ IMAGE_EXTENSIONS = INPUT_EXTENSIONS  # the one list of what images.read opens, k
 
 
 def list_images(folders: Sequence[str | Path], recursive: bool = True) -> list[Path]:
-    """Image files under the folders (or the files themselves), by extension, hidden files skipped; sorted."""
-    out: list[Path] = []
-    for f in folders:
-        f = Path(f)
-        if f.is_file():
-            out.append(f)
-            continue
-        it = f.rglob("*") if recursive else f.glob("*")
-        out.extend(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                   and not any(part.startswith(".") for part in p.relative_to(f).parts))
-    return sorted(out)
+    """Image files under the folders (or the files themselves), hidden ones skipped, sorted (files.list_images)."""
+    return _list_files(folders, IMAGE_EXTENSIONS, recursive)
 
 
 def load_photo(path: str | Path, color: str) -> np.ndarray:

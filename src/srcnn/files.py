@@ -1,4 +1,5 @@
-"""Files on disk: the one atomic write, its temporary names, stale-temp cleaning and file hashes.
+"""Files on disk: the one atomic write, its temporary names, stale-temp cleaning, file hashes and the one
+listing of the images in folders.
 
 Every file srcnn writes (images, weights, training state, logs, reports, ONNX graphs) goes through
 :class:`AtomicFile`: a temporary ``.<name>.tmp-<12 hex digits>`` in the target's folder (the name cut short to fit
@@ -15,7 +16,7 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,6 +31,8 @@ __all__ = [
     "remove_stale_temps",
     "fsync_dir",
     "sha256_file",
+    "inside",
+    "list_images",
 ]
 
 _NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems alike
@@ -171,3 +174,29 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` is ``folder`` or lies under it (both resolved)."""
+    return path == folder or path.is_relative_to(folder)
+
+
+def list_images(folders: Iterable[str | Path], extensions: Collection[str], recursive: bool = True,
+                exclude: str | Path | None = None) -> list[Path]:
+    """The image files of ``folders`` (a file given itself is taken as it is), sorted by path: by the suffix,
+    lower-cased, in ``extensions`` (``srcnn.images.INPUT_EXTENSIONS``: what ``read`` opens); nothing hidden (no
+    part of the path below its folder starts with "."); nothing under ``exclude`` when that lies inside a folder
+    (the output folder of a run, whose files are never its input); symlinked folders are not entered."""
+    skip = Path(exclude).resolve() if exclude is not None else None
+    out: list[Path] = []
+    for f in map(Path, folders):
+        if f.is_file():
+            out.append(f)
+            continue
+        top = f.resolve()
+        away = skip if skip is not None and skip != top and inside(skip, top) else None
+        it = f.rglob("*") if recursive else f.glob("*")
+        out.extend(p for p in it if p.suffix.lower() in extensions and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(f).parts)
+                   and not (away is not None and inside(p.parent.resolve(), away)))
+    return sorted(out)

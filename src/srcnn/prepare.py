@@ -19,7 +19,6 @@ import csv
 import dataclasses
 import hashlib
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from .color import to_channels
 from .data import IMAGE_EXTENSIONS
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
 from .errors import fail
-from .files import atomic_write, is_temp_name, write_bytes
+from .files import atomic_write, is_temp_name, list_images, write_bytes
 from .images import DEFAULT_MAX_PIXELS, ImageError, Picture, quantize, read, to_8bit, write
 from .resize import imresize
 
@@ -186,23 +185,10 @@ def make_pair(good: np.ndarray, poor: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ files and split
 
 
-def _hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
 def find_photos(photos: Path, exclude: Path | None = None) -> list[Path]:
     """Image files under ``photos`` (recursive; hidden and ``exclude`` skipped), sorted by relative path."""
     photos = Path(photos)
-    exclude_resolved = Path(exclude).resolve() if exclude is not None else None
-    found: list[Path] = []
-    for root, dirs, files in os.walk(photos):
-        root_path = Path(root)
-        dirs[:] = [
-            d for d in dirs if not _hidden(d) and (root_path / d).resolve() != exclude_resolved
-        ]
-        for name in files:
-            if not _hidden(name) and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                found.append(root_path / name)
+    found = list_images([photos], IMAGE_EXTENSIONS, exclude=exclude)
     return sorted(found, key=lambda p: p.relative_to(photos).as_posix())
 
 
