@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ __all__ = [
     "list_images",
     "load_photo",
     "split_photos",
+    "hold_out",
     "rescale_photos",
     "flat_photos",
     "PhotoPatches",
@@ -37,6 +39,8 @@ __all__ = [
     "make_val_images",
     "realistic_chains",
 ]
+
+T = TypeVar("T")
 
 IMAGE_EXTENSIONS = INPUT_EXTENSIONS  # the one list of what images.read opens, kept in srcnn.images
 
@@ -52,12 +56,16 @@ def load_photo(path: str | Path, color: str) -> np.ndarray:
     return px if color == "rgb" else px[:, :, 0]
 
 
+def hold_out(items: Sequence[T], count: int, rank: Callable[[T], Any]) -> tuple[list[T], list[T]]:
+    """The one train/validation split: ``items`` ordered by ``rank``, the first ``count`` held out for validation;
+    (train, val), each sorted. Training ranks photos by a hash of their name, prepare by a seeded shuffle."""
+    ranked = sorted(items, key=rank)
+    return sorted(ranked[count:]), sorted(ranked[:count])
+
+
 def split_photos(paths: Sequence[Path], val_count: int) -> tuple[list[Path], list[Path]]:
     """Deterministic train/val split by the sha256 of each file name (stable when folders grow)."""
-    ranked = sorted(paths, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
-    val = sorted(ranked[:val_count])
-    train = sorted(ranked[val_count:])
-    return train, val
+    return hold_out(paths, val_count, rank=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
 
 
 def flat_photos(photos: Sequence[np.ndarray], share: float, patch: int, seed: int = 0) -> list[np.ndarray]:

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .color import to_channels
-from .data import IMAGE_EXTENSIONS
+from .data import IMAGE_EXTENSIONS, hold_out
 from .degrade import bicubic_down_up, gaussian_blur, jpeg
 from .errors import fail
 from .files import atomic_write, is_temp_name, list_images, write_bytes
@@ -200,8 +200,8 @@ def split_photos(names: list[str], val_fraction: float, seed: int) -> set[str]:
     if n >= 2 and val_fraction > 0:
         n_val = min(max(n_val, 1), n - 1)
     n_val = min(n_val, n)
-    order = np.random.default_rng(seed).permutation(n)
-    return {ordered[i] for i in order[:n_val]}
+    place = {ordered[i]: k for k, i in enumerate(np.random.default_rng(seed).permutation(n))}
+    return set(hold_out(ordered, n_val, rank=place.__getitem__)[1])
 
 
 def _save_png(path: Path, pixels: np.ndarray) -> None:
