@@ -12,8 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
+from srcnn.argtypes import float_in
 from srcnn.checkpoint import save_weights
-from srcnn.cli import float_in, main
+from srcnn.cli import main
 from srcnn.images import read
 from srcnn.model import SRCNN
 from srcnn.zoo import available

@@ -11,9 +11,9 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from .argtypes import float_in, int_in
+from .argtypes import int_in
 from .batch import plan_outputs
-from .choices import BACKENDS, DEVICES, PRECISION_HELP, PRECISIONS
+from .choices import BACKENDS, DEVICES, PRECISION_HELP, PRECISIONS, check_scale
 from .errors import fail, warn
 
 __all__ = ["main", "build_parser"]
@@ -63,7 +63,18 @@ MAX_ENHANCE_SCALE = 8
 DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000  # the result's own array is 3 bytes a pixel (6 at 16 bits)
 _quality = int_in(1, 100)
 _positive = int_in(1)
-_enhance_scale = float_in(1, MAX_ENHANCE_SCALE)
+
+
+def _enhance_scale(text: str) -> float:
+    """-s/--scale: a number from 1 to MAX_ENHANCE_SCALE (choices.check_scale)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (give one from 1 to {MAX_ENHANCE_SCALE})") from None
+    try:
+        return check_scale(value, MAX_ENHANCE_SCALE, repr(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def default_model(quiet: bool = False) -> str:

@@ -23,7 +23,6 @@ whatever the output size.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from torch import nn
 from ._bands import GRAY_TO_Y, Y_OFFSET, Y_TO_RGB, net_bands, quantize_into, to_luma, to_planes
 from .bandfile import BandWriter
 from .checkpoint import WeightsError, load_weights
+from .choices import check_scale
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device, resolve_precision
 from .images import Picture, max_value, quantize
@@ -134,10 +134,7 @@ class Enhancer:
 
     def check_scale(self, scale: float | None) -> float:
         """The upscale factor to use: ``scale`` (any finite number >= 1, e.g. 1.5) or the model's default."""
-        s = self.scale if scale is None else scale
-        if not math.isfinite(s) or s < 1:
-            raise ValueError(f"scale must be a finite number >= 1, got {s!r}")
-        return s
+        return check_scale(self.scale if scale is None else scale)
 
     def enhance_planes(self, planes: torch.Tensor, s: float, tile: int | None,
                      progress: Callable[[int], None] | None) -> torch.Tensor:

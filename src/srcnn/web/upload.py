@@ -15,6 +15,7 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from ..choices import check_scale
 from ..images import ImageError, Picture, read
 from ..resize import output_size
 from .jobs import State
@@ -211,9 +212,10 @@ def parse_scale(raw: str) -> float:
     text = raw.strip()
     if not _SCALE_TEXT.fullmatch(text):
         raise ApiError(422, f"scale must be a number from 1 to {MAX_SCALE}, such as 1.5 or 2, got {raw[:20]!r}")
-    value = float(text)
-    if not 1 <= value <= MAX_SCALE:
-        raise ApiError(422, f"scale must be from 1 to {MAX_SCALE}, got {text}")
+    try:
+        value = check_scale(float(text), MAX_SCALE, text)
+    except ValueError as e:
+        raise ApiError(422, str(e)) from None
     return int(value) if value.is_integer() else value
 
 
