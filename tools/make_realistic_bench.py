@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from srcnn.degrade import RealisticDegradation, modcrop
+from srcnn.files import write_bytes, write_text
 from srcnn.images import quantize, read, to_8bit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +107,7 @@ def main() -> int:
                            **png_fingerprint(blob)}
             if not args.check:
                 (args.out / p).parent.mkdir(parents=True, exist_ok=True)
-                (args.out / p).write_bytes(blob)
+                write_bytes(args.out / p, blob)
         entries.append({"set": set_name, "image": stem, "scale": scale, "seed": seed, **files,
                         "params": params.to_dict()})
 
@@ -157,7 +158,7 @@ def main() -> int:
         print(f"{n - bad - rounded} of {n} files rebuild byte for byte"
               + (f", {rounded} more with the manifest's pixels up to float rounding" if rounded else ""))
         return 1 if bad or len(entries) != len(old["images"]) else 0
-    args.manifest.write_text(json.dumps(manifest, indent=1) + "\n")
+    write_text(args.manifest, json.dumps(manifest, indent=1) + "\n")
     print(f"{len(entries)} image/scale pairs, {len(entries) * 2} PNGs under {args.out}; manifest {args.manifest}")
     return 0
 

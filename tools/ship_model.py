@@ -24,7 +24,7 @@ import torch
 from srcnn.checkpoint import read_metadata
 from srcnn.enhance import load_model
 from srcnn.evaluate import evaluate_dataset
-from srcnn.files import sha256_file
+from srcnn.files import sha256_file, write_text
 from srcnn.zoo import weights_dir
 
 
@@ -123,7 +123,7 @@ def ship_family(argv: list[str]) -> None:
             "summary": a.summary or f"one model per trained scale ({', '.join(a.members)}); other scales by the "
                                     f"nearest (log scale, ties up) and the one bicubic",
             "metrics": metrics}
-    (weights_dir() / f"{a.family}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    write_text(weights_dir() / f"{a.family}.json", json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(card, indent=2, ensure_ascii=False))
 
 
@@ -266,7 +266,7 @@ def main() -> None:
         "metrics": metrics,
         "train_config": cfg,
     }
-    (weights_dir() / f"{a.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_text(weights_dir() / f"{a.name}.json", json.dumps(card, indent=2) + "\n")
     print(json.dumps({k: card[k] for k in ("name", "sha256", "steps", "wall_time_s", "metrics")}, indent=2))
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from srcnn.checkpoint import load_state
+from srcnn.files import write_bytes
 from srcnn.train import slim_state
 
 LIMIT = 1_000_000  # bytes: the most a committed file may hold
@@ -45,7 +46,7 @@ def save(run: Path, wip: Path) -> str:
                          f"nothing written to {wip}")
     wip.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
-        (wip / name).write_bytes(data)
+        write_bytes(wip / name, data)
         (wip / name).chmod(0o644)
     return f"{wip}: {len(files)} files, {sum(map(len, files.values())):,} bytes{note}"
 

@@ -32,7 +32,14 @@ __all__ = [
     "POISSON_LEVELS",
     "gaussian_noise",
     "poisson_noise",
+    "to_levels",
 ]
+
+
+def to_levels(x: np.ndarray) -> np.ndarray:
+    """Float in [0, 1] -> the same dtype, each value moved to the nearest of the 256 8-bit levels (as a photo's
+    pixels lie): rint(x * 255) / 255, where ``images.quantize`` would make the uint8 itself."""
+    return np.rint(x * 255) / 255
 
 
 def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
@@ -350,7 +357,7 @@ def poisson_noise(image: np.ndarray, scale: float, rng: np.random.Generator, gra
         return image.copy()
     x = np.asarray(image, dtype=np.float32)
     base = x @ _LUMA if (x.ndim == 3 and gray) else x
-    base = np.rint(np.clip(base, 0, 1) * 255) / 255
+    base = to_levels(np.clip(base, 0, 1))
     lam = base * POISSON_LEVELS
     noise = (_poisson(lam, rng) / POISSON_LEVELS - base) * scale
     if x.ndim == 3 and gray:

@@ -17,6 +17,7 @@ from ._kernels import (
     poisson_noise,
     resize,
     sinc_kernel,
+    to_levels,
     trim,
 )
 
@@ -119,7 +120,7 @@ def apply_steps(hr: np.ndarray, steps: tuple[Step, ...], scale: int, rng: np.ran
         x = np.clip(x, 0.0, 1.0)
     if x.shape[:2] != (h // scale, w // scale):
         x = np.clip(resize(x, 1.0 / (scale * g), "bicubic", size=(h // scale, w // scale)), 0, 1)
-    return (np.rint(x * 255) / 255).astype(np.float32)
+    return to_levels(x).astype(np.float32)
 
 
 def _resize_reach(ratio: float, mode: str) -> float:

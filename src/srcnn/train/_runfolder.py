@@ -15,7 +15,7 @@ import torch
 
 from ..checkpoint import load_state, save_weights
 from ..config import Config, to_toml
-from ..files import atomic_write, remove_stale_temps
+from ..files import atomic_write, remove_stale_temps, write_text
 
 __all__ = ["TrainError", "RunFolder", "LOG_FIELDS", "slim_state", "full_state", "is_slim"]
 
@@ -68,7 +68,7 @@ class RunFolder:
     def begin(self, cfg: Config, resolved: dict, command: str, start: int) -> None:
         """Write the resolved config.toml, add ``command`` to commands.txt; read log.csv's rows up to ``start``."""
         with self.writing():
-            (self.out / "config.toml").write_text(to_toml(cfg, resolved))
+            write_text(self.out / "config.toml", to_toml(cfg, resolved))
             if command:
                 with open(self.out / "commands.txt", "a") as f:
                     f.write(f"{start}\t{command}\n")
@@ -119,8 +119,8 @@ class RunFolder:
             _plot(self.history, self.out / "curve.png")
 
     def record_ddp(self, world: int, spread: float, step: int) -> None:
-        (self.out / "ddp.json").write_text(json.dumps({"world_size": world, "max_param_diff_across_ranks": spread,
-                                                       "step": step}))
+        write_text(self.out / "ddp.json", json.dumps({"world_size": world, "max_param_diff_across_ranks": spread,
+                                                      "step": step}))
 
     @contextlib.contextmanager
     def tensorboard(self, start: int, resume: bool, enabled: bool) -> Iterator[None]:
