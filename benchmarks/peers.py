@@ -105,16 +105,14 @@ def list_methods(scales: list[int], peers: Path, extra: list[str]) -> list[Metho
 def prepare(paths: list[Path], scale: int) -> list[Sample]:
     """The shared inputs: HR mod-cropped to ``scale`` as RGB uint8, its Y, and the MATLAB-bicubic LR as RGB uint8."""
     from srcnn.color import y_uint8
-    from srcnn.degrade import modcrop
+    from srcnn.degrade import downscale, modcrop
     from srcnn.images import quantize, read, to_8bit
-    from srcnn.resize import imresize
 
     samples = []
     for p in paths:
         px = to_8bit(read(p).pixels)
         hr = modcrop(np.repeat(px, 3, axis=2) if px.shape[2] == 1 else px, scale)
-        planes = np.ascontiguousarray(hr.transpose(2, 0, 1), dtype=np.float64) / 255.0
-        lr = np.ascontiguousarray(quantize(imresize(planes, 1.0 / scale), 8).transpose(1, 2, 0))
+        lr = np.ascontiguousarray(quantize(downscale(hr.astype(np.float64) / 255.0, scale), 8))
         gray = px.shape[2] == 1
         samples.append(Sample(p.name, y_uint8(hr, gray=gray), lr, gray))
     return samples

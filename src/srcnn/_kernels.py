@@ -18,6 +18,7 @@ __all__ = [
     "downscale",
     "upscale",
     "bicubic_down_up",
+    "sr_pair",
     "gaussian_blur",
     "jpeg",
     "add_noise",
@@ -71,12 +72,19 @@ def upscale(image: np.ndarray, scale: float, size: tuple[int, int] | None = None
     return _hw_back(out, image.ndim)
 
 
+def sr_pair(image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The SR degradation, its one home: (low, input) of an (H, W[, 3]) float picture: low = bicubic down by
+    ``scale``, input = low bicubic back up to H x W; neither clipped (the papers' evaluation protocol)."""
+    h, w = image.shape[:2]
+    low = downscale(image, scale)
+    return low, upscale(low, scale, size=(h, w))
+
+
 def bicubic_down_up(image: np.ndarray, scale: float) -> np.ndarray:
-    """The SR degradation: bicubic down by ``scale`` then back up to the input size, clipped to [0, 1]."""
+    """:func:`sr_pair`'s input clipped to [0, 1], in the picture's dtype (training, prepare); scale 1 is a copy."""
     if scale == 1:
         return image.copy()
-    h, w = image.shape[:2]
-    return np.clip(upscale(downscale(image, scale), scale, size=(h, w)), 0.0, 1.0).astype(image.dtype)
+    return np.clip(sr_pair(image, scale)[1], 0.0, 1.0).astype(image.dtype)
 
 
 def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:

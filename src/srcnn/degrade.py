@@ -35,6 +35,7 @@ from ._kernels import (
     poisson_noise,
     resize,
     sinc_kernel,
+    sr_pair,
 )
 from ._shuffled import sample_shuffled, worst_shuffled
 from ._steps import BLUR_KINDS, Blur, Jpeg, Noise, Params, Resize, Step, apply_steps, steps_margin
@@ -44,6 +45,7 @@ from .resize import imresize
 __all__ = [
     "modcrop",
     "bicubic_down_up",
+    "sr_pair",
     "downscale",
     "gaussian_blur",
     "jpeg",

@@ -18,11 +18,10 @@ import numpy as np
 import torch
 
 from .color import y_uint8
-from .degrade import jpeg, modcrop
+from .degrade import jpeg, modcrop, sr_pair
 from .enhance import Enhancer
 from .images import quantize, read, to_8bit
 from .metrics import psnr_y, ssim_y
-from .resize import imresize
 
 __all__ = ["ImageResult", "DatasetResult", "ground_truth_y", "protocol_input", "protocol_output", "enhance_plane",
            "evaluate_image", "evaluate_dataset", "task_label", "baseline_label", "psnr_ssim", "markdown_table",
@@ -61,7 +60,8 @@ def ground_truth_y(path: Path) -> np.ndarray:
 
 
 def protocol_input(gt: np.ndarray, scale: int, jpeg_quality: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The protocol's degradation of an HxW uint8 Y ground truth: (reference uint8, low-resolution, input) floats.
+    """The protocol's degradation of an HxW (Y) or HxWx3 (RGB) uint8 ground truth: (reference uint8, low-resolution,
+    input) floats.
 
     SR: reference = ``gt`` mod-cropped to ``scale``, low = imresize(reference, 1/scale), input = imresize(low,
     scale) (float, unrounded). JPEG: reference = ``gt``, low = input = ``gt`` encoded at the quality and decoded.
@@ -70,8 +70,7 @@ def protocol_input(gt: np.ndarray, scale: int, jpeg_quality: int | None) -> tupl
         inp = jpeg(gt.astype(np.float64) / 255.0, jpeg_quality)
         return gt, inp, inp
     ref = modcrop(gt, scale)
-    small = imresize(ref.astype(np.float64) / 255.0, 1.0 / scale)
-    return ref, small, imresize(small, scale)
+    return (ref, *sr_pair(ref.astype(np.float64) / 255.0, scale))
 
 
 def protocol_output(enhancer: Enhancer, low: np.ndarray, inp: np.ndarray, scale: int) -> np.ndarray:
@@ -104,23 +103,16 @@ def _evaluate_rgb(enhancer: Enhancer, path: Path, scale: int, jpeg_quality: int 
     fed as R = G = B, the output's gray is the mean of its channels), scored as the protocol scores Y."""
     px = to_8bit(read(path).pixels)
     gray = px.shape[2] == 1
-    rgb = np.repeat(px, 3, axis=2) if gray else px
-    ref_rgb = rgb if jpeg_quality else modcrop(rgb, scale)
-    f = torch.from_numpy(ref_rgb.transpose(2, 0, 1).astype(np.float64) / 255.0)
+    ref_rgb, low, inp = protocol_input(np.repeat(px, 3, axis=2) if gray else px, scale, jpeg_quality)
 
-    def y_of(planes: torch.Tensor) -> np.ndarray:
-        return y_uint8(quantize(planes.clamp(0, 1).numpy().transpose(1, 2, 0), 8), gray=gray)
+    def y_of(rgb: np.ndarray) -> np.ndarray:
+        return y_uint8(quantize(np.clip(rgb, 0, 1), 8), gray=gray)
 
-    ref = y_of(f)
-    if jpeg_quality:
-        small = torch.from_numpy(jpeg(ref_rgb.astype(np.float64) / 255.0, jpeg_quality).transpose(2, 0, 1))
-        up, border, s = small, 0, 1
-    else:
-        small = imresize(f, 1.0 / scale)
-        up, border, s = imresize(small, scale), scale, scale
-    base = y_of(up)
-    src = small if enhancer.upsampling == "post" else up
-    out = y_of(enhancer.enhance_planes(src.float(), s if enhancer.upsampling == "post" else 1, None, None))
+    ref, base, border = y_uint8(ref_rgb, gray=gray), y_of(inp), 0 if jpeg_quality else scale
+    post = enhancer.upsampling == "post"
+    src = torch.from_numpy(np.ascontiguousarray((low if post else inp).transpose(2, 0, 1))).float()
+    out = y_of(enhancer.enhance_planes(src, scale if post and not jpeg_quality else 1, None, None).numpy()
+               .transpose(1, 2, 0))
     return ImageResult(path.name, psnr_y(ref, out, border), ssim_y(ref, out, border), psnr_y(ref, base, border),
                        ssim_y(ref, base, border))
 
