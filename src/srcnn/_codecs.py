@@ -26,15 +26,9 @@ OUTPUT_EXTENSIONS: dict[str, str] = {
     ".tiff": "TIFF",
     ".webp": "WEBP",
 }
-FORMAT_ALIASES = {
-    "BMP": "BMP",
-    "JPEG": "JPEG",
-    "JPG": "JPEG",
-    "PNG": "PNG",
-    "TIF": "TIFF",
-    "TIFF": "TIFF",
-    "WEBP": "WEBP",
-}
+FORMAT_ALIASES = {e[1:].upper(): f for e, f in OUTPUT_EXTENSIONS.items()}  # JPG -> JPEG, TIF -> TIFF, PNG -> PNG
+EXTENSION_OF = {f: min((e for e, g in OUTPUT_EXTENSIONS.items() if g == f), key=len)  # JPEG -> .jpg, TIFF -> .tif
+                for f in OUTPUT_EXTENSIONS.values()}
 
 # The one list of what read() opens: Pillow format name -> the file extensions a folder scan picks up (the CLI's
 # folder mode, data.list_images, prepare). Deliberately excludes EPS/PDF (Ghostscript) and exotica. Order matters:

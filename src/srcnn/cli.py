@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .argtypes import int_in
-from .batch import plan_outputs
+from .batch import EXTENSIONS, plan_outputs
 from .choices import BACKENDS, DEVICES, PRECISION_HELP, PRECISIONS, check_scale
 from .errors import fail, warn
 
@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU inference engine (default torch; onnxruntime needs the onnx extra)")
     e.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     e.add_argument("--suffix", default="_srcnn", help="added to output names (default _srcnn)")
-    e.add_argument("--ext", default="auto", choices=["auto", "png", "jpg", "webp", "tif"])
+    e.add_argument("--ext", default="auto", choices=["auto", *EXTENSIONS])
     e.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality 1-100 (default 95)")
     e.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     e.add_argument("--force", action="store_true", help="redo outputs that exist")

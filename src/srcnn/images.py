@@ -61,6 +61,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ._codecs import (
     DECODE_ERRORS,
+    EXTENSION_OF,
     FORMAT_ALIASES,
     INPUT_EXTENSIONS,
     INPUT_FORMAT_NAMES,
@@ -97,6 +98,7 @@ __all__ = [
     "save_image",
     "normalize_format",
     "OUTPUT_EXTENSIONS",
+    "EXTENSION_OF",
     "INPUT_EXTENSIONS",
     "INPUT_FORMAT_NAMES",
 ]

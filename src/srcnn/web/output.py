@@ -11,7 +11,7 @@ import numpy as np
 
 from ..degrade import downscale, jpeg
 from ..enhance import Enhancer
-from ..images import ImageError, Picture, encode, quantize, to_8bit
+from ..images import EXTENSION_OF, ImageError, Picture, encode, quantize, to_8bit
 from ..metrics import psnr_y, to_y_uint8
 from ..resize import output_size
 
@@ -19,8 +19,8 @@ __all__ = ["selfcheck", "Result", "encode_output", "DEFAULT_QUALITY", "MEDIA_TYP
            "SELFCHECK_JPEG_QUALITY"]
 
 SELFCHECK_JPEG_QUALITY = 20
-MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}  # what the page gets back
+EXTENSIONS = {f: EXTENSION_OF[f].lstrip(".") for f in MEDIA_TYPES}  # its download name's suffix
 DEFAULT_QUALITY = 95  # JPEG/WebP quality when the form has none (JPEG in, JPEG out has always been q95)
 _FORMAT_WORDS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "TIFF": "TIFF", "BMP": "BMP", "GIF": "GIF"}
 

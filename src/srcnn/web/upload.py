@@ -16,7 +16,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ..choices import check_scale
-from ..images import ImageError, Picture, read
+from ..images import ImageError, Picture, normalize_format, read
 from ..resize import output_size
 from .jobs import State
 from .settings import MAX_SCALE, ApiError, ServeSettings
@@ -34,7 +34,6 @@ _CHUNK_LOG = "body over the limit after %d bytes"
 # The ``format`` field: keep (JPEG stays JPEG, PNG stays PNG, anything else becomes PNG: as before the field existed),
 # or one output format for every photo.
 OUTPUT_FORMATS = ("keep", "png", "jpeg", "webp")
-_FORMAT_ALIASES = {"keep": "keep", "png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
 _QUALITY_TEXT = re.compile(r"[0-9]{1,3}")
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _TRUE = {"1", "true", "on", "yes"}
@@ -223,8 +222,11 @@ def parse_output(fields: dict[str, str]) -> tuple[str, int | None]:
     """The form fields ``format`` (keep|png|jpeg|webp, any case; jpg = jpeg) and ``quality`` (1-100) -> (format,
     quality); 422 with a clear message for anything else."""
     raw_format = fields.get("format", "").strip()
-    fmt = _FORMAT_ALIASES.get(raw_format.lower() or "keep")
-    if fmt is None:
+    try:  # the one table of format names and aliases (jpg = JPEG), then the page's own choices
+        fmt = "keep" if raw_format.lower() in ("", "keep") else normalize_format(raw_format)
+    except ImageError:
+        fmt = ""
+    if fmt.lower() not in OUTPUT_FORMATS:
         raise ApiError(422, f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {raw_format[:20]!r}",
                        extra={"formats": list(OUTPUT_FORMATS)})
     raw_quality = fields.get("quality", "").strip()
