@@ -95,3 +95,11 @@ def test_srcnn_photo_beats_bicubic_on_set5(data_dir, scale):
 
     r = evaluate_dataset(load_model("srcnn-photo", device="cpu"), data_dir / "Set5", scale=scale)
     assert r.psnr > r.baseline_psnr, (r.psnr, r.baseline_psnr)
+
+
+def test_one_default_scale_rule_for_files_cards_and_bicubic():
+    from srcnn.zoo import default_scale
+
+    assert default_scale(None) == 2 and default_scale(3) == 3 and default_scale(1.0) == 1
+    assert default_scale([1.0, 4.0]) == 2  # a blind model: x2, as for a phone photo
+    assert default_scale([3.0, 4.0]) == 3 and default_scale([1.0, 1.0]) == 1  # held within its range

@@ -25,7 +25,7 @@ from srcnn.checkpoint import read_metadata
 from srcnn.enhance import load_model
 from srcnn.evaluate import evaluate_dataset
 from srcnn.files import sha256_file, write_text
-from srcnn.zoo import weights_dir
+from srcnn.zoo import default_scale, weights_dir
 
 
 def cpu_name() -> str:
@@ -171,9 +171,7 @@ def main() -> None:
         src, meta = last_weights(a.run, meta)
     shutil.copyfile(src, dst)
     task = meta.get("task", "sr")
-    scale = meta.get("scale", 1)
-    # A blind model (trained on a scale range) defaults to x2 for phone photos; any -s in its range works.
-    scale = 2 if isinstance(scale, list) else int(round(float(scale)))
+    scale = default_scale(meta.get("scale", 1))  # a blind model (a scale range): x2 for phone photos
     enh = load_model(dst)
     metrics: dict[str, str] = {}
     post = meta.get("arch", "srcnn") != "srcnn"

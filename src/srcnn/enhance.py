@@ -42,7 +42,7 @@ from .device import DeviceError, resolve_device, resolve_precision
 from .images import Picture, max_value, quantize
 from .resize import RowResize, imresize, output_size
 from .tiling import DEFAULT_TILE, Tiles, split_even
-from .zoo import card, default_name
+from .zoo import card, default_name, default_scale
 
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
 
@@ -364,7 +364,8 @@ def load_model(name_or_path: str | Path | None = None, device: str = "auto", sca
         raise WeightsError(str(e)) from None
     name = str(name_or_path) if name_or_path is not None else default_name()
     if name == "bicubic":
-        return Enhancer("bicubic", None, int(scale or 2), {"task": "sr"}, dev, backend, precision="fp32")
+        return Enhancer("bicubic", None, int(scale or default_scale(None)), {"task": "sr"}, dev, backend,
+                        precision="fp32")
     c = card(name)
     if c is not None and c.members:  # a family: the member trained for the nearest scale (the bicubic does the rest)
         c = card(c.member(scale))
@@ -379,10 +380,7 @@ def load_model(name_or_path: str | Path | None = None, device: str = "auto", sca
             names = ", ".join([m.name for m in available()] + ["bicubic"])
             raise WeightsError(f"unknown model {name!r}: give one of {names}, or a weights file path")
         model, meta = load_weights(p)
-    meta_scale = meta.get("scale", 1)
-    if c is not None:  # a shipped model's default scale is its card's (srcnn-photo: 2, usable at 1-4)
-        meta_scale = c.scale
-    elif isinstance(meta_scale, list):  # a blind model trained on a range: default to its upper end
-        meta_scale = max(meta_scale)
+    # a shipped model's default scale is its card's (srcnn-photo: 2, usable at 1-4), a file's from its metadata
+    meta_scale = c.scale if c is not None else default_scale(meta.get("scale", 1))
     model = model.to(dev).eval()
     return Enhancer(name, model, int(round(float(scale or meta_scale))) or 1, meta, dev, backend, precision=prec)

@@ -16,10 +16,11 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = ["ModelCard", "Scales", "available", "card", "weights_dir", "default_name", "DEFAULT_MODEL",
-           "FALLBACK_MODEL"]
+           "FALLBACK_MODEL", "DEFAULT_SCALE", "default_scale"]
 
 DEFAULT_MODEL = "real"  # the family real-x1 / real-x2 / real-x4 (blind models for real photos)
 FALLBACK_MODEL = "srcnn-photo"  # the default of a version that does not ship DEFAULT_MODEL
+DEFAULT_SCALE = 2  # a phone photo's usual enlargement: bicubic's default, and a blind model's when 2 is in its range
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,16 @@ def available() -> list[ModelCard]:
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return sorted(cards, key=lambda c: c.name)
+
+
+def default_scale(trained: float | list[float] | None) -> int:
+    """A model's default scale from the scale it was trained for (its weights' metadata ``scale``): that number,
+    rounded; for a range [lo, hi] (a blind model) DEFAULT_SCALE held within it; None (bicubic) DEFAULT_SCALE."""
+    if trained is None:
+        return DEFAULT_SCALE
+    if isinstance(trained, list):
+        return int(round(min(max(DEFAULT_SCALE, min(trained)), max(trained))))
+    return int(round(float(trained))) or 1
 
 
 def default_name() -> str:
