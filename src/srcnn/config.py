@@ -187,10 +187,12 @@ def _validate(cfg: Config, source: str) -> None:
         (cfg.model.channels == (3 if cfg.data.color == "rgb" else 1), "model.channels must be 3 for rgb, else 1"),
     ]
     m, d = cfg.model, cfg.data
-    checks += [
-        (all(f >= 1 and f % 2 == 1 for f in (m.f1, m.f2, m.f3)), "model.f1, f2 and f3 must be odd and positive"),
-        (m.n1 >= 1 and m.n2 >= 1, "model.n1 and n2 must be positive"),
-    ]
+    hp = CONFIGS.get(m.arch)
+    if hp is not None:  # the architecture's own shape rules (srcnn.hparams); its scale is data.scale's, checked below
+        try:
+            hp(**{f.name: getattr(m, f.name) for f in dataclasses.fields(hp) if f.name != "scale"})
+        except ValueError as e:
+            raise ConfigError(f"{source}: [model] {e}") from None
     for key in ("scale", "blur", "noise", "quality"):
         v = getattr(d, key)
         if isinstance(v, list) and (len(v) != 2 or v[0] > v[1]):

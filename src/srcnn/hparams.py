@@ -1,8 +1,9 @@
 """The hyperparameters of each architecture, one frozen dataclass a network, and nothing else (no torch).
 
-They are the one home of every network's shape: ``srcnn.model`` builds networks from them, checkpoints store
-them beside the weights, and a training config's ``[model]`` table takes their fields (``srcnn.config``; the
-scale there comes from ``data.scale``). The comments below are the documentation of those keys.
+They are the one home of every network's shape and of what makes a shape valid (ValueError on construction):
+``srcnn.model`` builds networks from them, checkpoints store them beside the weights, and a training config's
+``[model]`` table takes their fields and rules (``srcnn.config``; the scale there comes from ``data.scale``). The
+comments below are the documentation of those keys.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ class ModelConfig(_Fields):
     n2: int = 32
     residual: bool = False  # srcnn: predict a correction added to the bicubic input (trains faster)
 
+    def __post_init__(self) -> None:
+        if any(f < 1 or f % 2 == 0 for f in (self.f1, self.f2, self.f3)):
+            raise ValueError(f"filter sizes must be odd and positive, got {self.f1}-{self.f2}-{self.f3}")
+        if self.n1 < 1 or self.n2 < 1:
+            raise ValueError(f"n1 and n2 must be positive, got {self.n1}, {self.n2}")
+
 
 @dataclass(frozen=True)
 class FSRCNNConfig(_Fields):
@@ -42,6 +49,11 @@ class FSRCNNConfig(_Fields):
     s: int = 12  # fsrcnn: shrunk width (12; FSRCNN-s: 5)
     m: int = 4  # fsrcnn: mapping layers (4; FSRCNN-s: 1)
     scale: int = 3
+
+    def __post_init__(self) -> None:
+        if self.scale < 1 or self.d < 1 or self.s < 1 or self.m < 0 or self.channels not in (1, 3):
+            raise ValueError(f"bad FSRCNN shape: channels={self.channels}, d={self.d}, s={self.s}, m={self.m}, "
+                             f"scale={self.scale}")
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,12 @@ class CompactConfig(_Fields):
     scale: int = 2
     anchor: bool = True  # compact: learn the difference from the nearest-neighbour enlargement
     unshuffle: int = 1  # compact: work on u x u cells of the input (pixel unshuffle first; 1 = every px)
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3) or self.head < 1 or self.head % 2 == 0 or self.width < 1 or self.depth < 0 \
+                or self.scale < 1 or self.unshuffle < 1:
+            raise ValueError(f"bad CompactSR shape: channels={self.channels}, head={self.head}, width={self.width}, "
+                             f"depth={self.depth}, scale={self.scale}, unshuffle={self.unshuffle}")
 
 
 CONFIGS: dict[str, type] = {"srcnn": ModelConfig, "fsrcnn": FSRCNNConfig, "compact": CompactConfig}

@@ -56,9 +56,6 @@ class SRCNN(nn.Module):
         residual: bool = False,
     ) -> None:
         super().__init__()
-        for f in (f1, f2, f3):
-            if f < 1 or f % 2 == 0:
-                raise ValueError(f"filter sizes must be odd and positive, got {f1}-{f2}-{f3}")
         self.config = ModelConfig(channels, f1, f2, f3, n1, n2, residual)
         self.conv1 = nn.Conv2d(channels, n1, f1, padding=f1 // 2)
         self.conv2 = nn.Conv2d(n1, n2, f2, padding=f2 // 2)
@@ -123,8 +120,6 @@ class FSRCNN(nn.Module):
 
     def __init__(self, channels: int = 1, d: int = 56, s: int = 12, m: int = 4, scale: int = 3) -> None:
         super().__init__()
-        if scale < 1 or d < 1 or s < 1 or m < 0 or channels not in (1, 3):
-            raise ValueError(f"bad FSRCNN shape: channels={channels}, d={d}, s={s}, m={m}, scale={scale}")
         self.config = FSRCNNConfig(channels, d, s, m, scale)
         self.scale = scale
         layers: list[nn.Module] = [nn.Conv2d(channels, d, 5, padding=2), nn.PReLU(d),
@@ -220,10 +215,6 @@ class CompactSR(nn.Module):
     def __init__(self, channels: int = 1, head: int = 3, width: int = 48, depth: int = 6, scale: int = 2,
                  anchor: bool = True, unshuffle: int = 1) -> None:
         super().__init__()
-        if channels not in (1, 3) or head < 1 or head % 2 == 0 or width < 1 or depth < 0 or scale < 1 \
-                or unshuffle < 1:
-            raise ValueError(f"bad CompactSR shape: channels={channels}, head={head}, width={width}, depth={depth}, "
-                             f"scale={scale}, unshuffle={unshuffle}")
         self.config = CompactConfig(channels, head, width, depth, scale, anchor, unshuffle)
         self.scale = scale
         u = unshuffle
