@@ -197,15 +197,10 @@ class OrtRunner:
             return self._sessions[key]
 
     def _mask(self, h: int, w: int, missing: Missing, consumed: int) -> np.ndarray:
-        import numpy as np
-
-        m = np.ones((1, 1, h, w), np.float32)
-        top, bottom, left, right = (max(0, v - consumed) for v in missing)
-        m[:, :, :top] = 0
-        m[:, :, h - bottom :] = 0
-        m[:, :, :, :left] = 0
-        m[:, :, :, w - right :] = 0
-        return m
+        """1 inside the image, 0 outside: the graph multiplies an activation by it (as _zero_outside zeroes)."""
+        m = torch.ones((1, 1, h, w), dtype=torch.float32)
+        _zero_outside(m, missing, consumed)
+        return m.numpy()
 
     def __call__(self, crop: torch.Tensor, missing: Missing = (0, 0, 0, 0), single: bool = False) -> torch.Tensor:
         """(N, C, h + 2r, w + 2r) float32 crop, ``missing`` px outside the image -> (N, C, h, w) float32.
