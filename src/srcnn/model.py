@@ -109,7 +109,10 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], residual: bool = F
     if not chained:
         raise ValueError(f"not an SRCNN: its three convolutions {shapes} do not chain as SRCNN's (n1, C, f1, f1) -> "
                          "(n2, n1, f2, f2) -> (C, n2, f3, f3) with C = 1 or 3 and square kernels")
-    return ModelConfig(int(channels), int(f1), int(f2), int(f3), int(n1), int(n2), residual)
+    try:
+        return ModelConfig(int(channels), int(f1), int(f2), int(f3), int(n1), int(n2), residual)
+    except ValueError as e:  # chained, but a shape SRCNN cannot have (an even kernel)
+        raise ValueError(f"not a usable SRCNN ({e})") from None
 
 
 class FSRCNN(nn.Module):
