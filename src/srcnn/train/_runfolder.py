@@ -154,7 +154,10 @@ class RunFolder:
 
 
 def _plot(history: list[dict], path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # the train extra draws curve.png; log.csv holds the same numbers without it
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
