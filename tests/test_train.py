@@ -396,3 +396,19 @@ def test_wip_save_writes_a_big_last_pt_slim_and_copies_a_small_one_as_it_is(tmp_
     with pytest.raises(SystemExit, match="log.csv"):
         wip.main(["big", "--runs", str(runs), "--wip", str(store)])
     assert (store / "big" / "log.csv").read_text() == "log.csv\n"
+
+
+def test_without_matplotlib_a_run_skips_its_curve_only(tmp_path, monkeypatch):
+    """matplotlib is the train extra: without it curve.png is not drawn, and nothing fails."""
+    import sys
+
+    from srcnn.train._runfolder import RunFolder
+
+    run = RunFolder(tmp_path)
+    run.history = [{"step": 1, "loss": 0.01, "val_psnr": ""}, {"step": 2, "loss": 0.005, "val_psnr": 30.0}]
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    run.plot()
+    assert not (tmp_path / "curve.png").exists()
+    monkeypatch.undo()
+    run.plot()
+    assert (tmp_path / "curve.png").stat().st_size > 1000
