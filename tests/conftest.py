@@ -1,4 +1,4 @@
-"""Shared fixtures: where the data sets are, and tiny generated images."""
+"""Shared fixtures: where the data sets are, tiny generated images and the tests' one tiny model."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+from srcnn.checkpoint import save_weights
+from srcnn.model import SRCNN
 
 
 def data_root() -> Path:
@@ -40,3 +44,16 @@ def smooth_image(h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray
     planes = [np.clip(base + 0.05 * r.standard_normal((h, w)) + 0.1 * c, 0, 1) for c in range(channels)]
     img = np.stack(planes, -1)
     return np.round(img * 255).astype(np.uint8)
+
+
+def make_weights(path: Path, residual: bool = True, seed: int = 0, channels: int = 1, f2: int = 1, scale: int = 2,
+                 **meta: str) -> SRCNN:
+    """A small random but deterministic SRCNN 9-f2-5 (16, 8), its weights doubled so that it visibly changes the
+    image, saved as .safetensors with ``scale`` (and ``meta``) in its metadata; the tests' one tiny model."""
+    torch.manual_seed(seed)
+    m = SRCNN(channels=channels, f2=f2, n1=16, n2=8, residual=residual).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(2)
+    save_weights(path, m, {"scale": scale, "task": "sr", **meta})
+    return m

@@ -13,24 +13,12 @@ import torch
 from PIL import Image
 
 from srcnn.argtypes import float_in
-from srcnn.checkpoint import save_weights
 from srcnn.cli import main
 from srcnn.images import read
 from srcnn.model import SRCNN
 from srcnn.zoo import available
 
-from .conftest import smooth_image
-
-
-def make_weights(path: Path, residual: bool = True, seed: int = 0) -> SRCNN:
-    """A small random but deterministic SRCNN 9-1-5 (16, 8) saved as .safetensors with scale 2."""
-    torch.manual_seed(seed)
-    m = SRCNN(f2=1, n1=16, n2=8, residual=residual)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.mul_(2)
-    save_weights(path, m, {"scale": 2, "task": "sr"})
-    return m
+from .conftest import make_weights, smooth_image
 
 
 @pytest.fixture(scope="module")

@@ -11,31 +11,20 @@ from PIL import Image
 
 import srcnn
 import srcnn.enhance
-from srcnn.checkpoint import save_weights
 from srcnn.cli import main
 from srcnn.color import rgb_to_ycbcr, ycbcr_to_rgb
 from srcnn.images import Picture, from_pil, read
-from srcnn.model import SRCNN
 from srcnn.resize import imresize, output_size
 
-from .conftest import smooth_image
+from .conftest import make_weights, smooth_image
 from .reference_enhance import enhance_array
-
-
-def make_weights(path: Path, residual: bool = True, seed: int = 0) -> Path:
-    """A small random but deterministic SRCNN 9-1-5 (16, 8) saved as .safetensors with scale 2."""
-    torch.manual_seed(seed)
-    m = SRCNN(f2=1, n1=16, n2=8, residual=residual)
-    with torch.no_grad():  # larger than the default init, so the network visibly changes the image
-        for p in m.parameters():
-            p.mul_(2)
-    save_weights(path, m, {"scale": 2, "task": "sr"})
-    return path
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    return make_weights(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    make_weights(path)
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -9,23 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from srcnn.checkpoint import read_metadata, save_weights
+from srcnn.checkpoint import read_metadata
 from srcnn.cli import main
-from srcnn.model import SRCNN
+
+from .conftest import make_weights
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-
-
-def make_weights(path: Path, residual: bool, channels: int = 1) -> SRCNN:
-    """A small random SRCNN 9-3-5 (16, 8) with visible weights, saved with scale 3."""
-    torch.manual_seed(1)
-    m = SRCNN(channels=channels, f2=3, n1=16, n2=8, residual=residual).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.mul_(2)
-    save_weights(path, m, {"scale": 3, "task": "sr", "note": "test"})
-    return m
 
 
 def session(path: Path):
@@ -37,7 +27,7 @@ def session(path: Path):
 @pytest.mark.parametrize("residual", [False, True])
 def test_export_runs_in_onnxruntime_at_any_size(tmp_path, residual, capsys):
     weights = tmp_path / "tiny.safetensors"
-    model = make_weights(weights, residual)
+    model = make_weights(weights, residual, seed=1, f2=3, scale=3, note="test")
     out = tmp_path / "tiny.onnx"
     assert main(["export", "-m", str(weights), "-o", str(out)]) == 0
     assert "opset 17" in capsys.readouterr().out
@@ -54,7 +44,7 @@ def test_export_runs_in_onnxruntime_at_any_size(tmp_path, residual, capsys):
 
 def test_metadata_opset_and_dynamic_axes(tmp_path):
     weights = tmp_path / "rgb.safetensors"
-    model = make_weights(weights, True, channels=3)
+    model = make_weights(weights, True, seed=1, channels=3, f2=3, scale=3, note="test")
     out = tmp_path / "rgb.onnx"
     assert main(["export", "-m", str(weights), "-o", str(out), "--opset", "13"]) == 0
     proto = onnx.load(str(out))
@@ -84,7 +74,7 @@ def test_bicubic_is_refused_in_one_line(tmp_path, capsys):
 
 def test_bad_opset_and_missing_model_are_one_line_errors(tmp_path, capsys):
     weights = tmp_path / "w.safetensors"
-    make_weights(weights, False)
+    make_weights(weights, False, seed=1, f2=3, scale=3, note="test")
     assert main(["export", "-m", str(weights), "-o", str(tmp_path / "x.onnx"), "--opset", "5"]) == 2
     assert main(["export", "-m", str(tmp_path / "nope.safetensors"), "-o", str(tmp_path / "y.onnx")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
