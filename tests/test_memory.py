@@ -202,3 +202,26 @@ def test_cli_refuses_outputs_over_max_output_pixels(tmp_path: Path, capsys: pyte
     assert len(lines) == 1 and "100 x 80" in lines[0], err
     assert not (tmp_path / "p_srcnn.png").exists()
     assert main(["enhance", str(src), "-m", "bicubic", "-s", "2", "--max-output-pixels", "8000", "--quiet"]) == 0
+
+
+def test_reading_a_large_photo_does_not_hold_its_pixels_twice(tmp_path: Path) -> None:
+    """images.read of a 20-MP RGB PNG peaks at Pillow's image (4 bytes a px) plus the array (3): under 8 bytes a
+    pixel over the process's baseline (Pillow's whole-image tobytes, joined from chunks, took about 10)."""
+    from PIL import Image
+
+    h, w = 4000, 5000
+    y, x = np.mgrid[0:h, 0:w]
+    Image.fromarray(np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)).save(tmp_path / "big.png",
+                                                                                          compress_level=1)
+    code = textwrap.dedent(f"""
+        def hwm():
+            return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) * 1024
+        from srcnn.images import read
+        base = hwm()
+        pic = read({str(tmp_path / 'big.png')!r})
+        print(hwm() - base, pic.pixels.flags.writeable)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    grown, writeable = out.stdout.split()
+    assert int(grown) < 8 * h * w, f"read took {int(grown) / (h * w):.1f} bytes a pixel at its peak"
+    assert writeable == "True"  # the Enhancer reads rows in place (a read-only source is copied by rows)

@@ -117,28 +117,47 @@ def planes_of(img: Image.Image, name: str, deep: tuple[np.ndarray, np.ndarray | 
     return pixels, alpha, icc, exif, "JPEG" if fmt == "MPO" else fmt
 
 
+STRIP_PIXELS = 1 << 20  # pixels of one strip when a large decoded image becomes an array
+
+
+def as_array(img: Image.Image) -> np.ndarray:
+    """``np.asarray(img)`` strip by strip: Pillow's whole-image ``tobytes`` joins its chunks into one bytes object,
+    so at its peak it holds the array twice beside the image (about 10 bytes a pixel for RGB, 7 this way); the
+    array is also writeable, so the Enhancer reads its rows in place."""
+    w, h = img.size
+    if w * h <= STRIP_PIXELS:
+        return np.asarray(img)
+    rows = max(1, STRIP_PIXELS // max(w, 1))
+    first = np.asarray(img.crop((0, 0, w, min(h, rows))))
+    out = np.empty((h, *first.shape[1:]), dtype=first.dtype)
+    out[: first.shape[0]] = first
+    for y in range(first.shape[0], h, rows):
+        out[y : y + rows] = np.asarray(img.crop((0, y, w, min(h, y + rows))))
+    return out
+
+
 def arrays(img: Image.Image, name: str, icc: bytes | None) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
     """(pixels HxWxC, alpha HxW or None, ICC) of a loaded image in any Pillow mode (mode F: float64 in [0, 1])."""
     mode = img.mode
     key = img.info.get("transparency")
     if mode in ("P", "PA"):
         has_alpha = mode == "PA" or key is not None or (img.palette is not None and img.palette.mode == "RGBA")
-        rgb = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
+        rgb = as_array(img.convert("RGBA" if has_alpha else "RGB"))
         gray = np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2])
         pixels = rgb[:, :, :1] if gray else rgb[:, :, :3]
         return np.ascontiguousarray(pixels), (np.ascontiguousarray(rgb[:, :, 3]) if has_alpha else None), icc
     if mode == "1":
-        pixels = np.asarray(img.convert("L"))[:, :, None]
+        pixels = as_array(img.convert("L"))[:, :, None]
         return pixels, key_alpha(pixels, key, 8), icc  # Pillow gives a 1-bit key as 0 or 255
     if mode in ("L", "RGB", "RGBX"):
-        pixels = np.asarray(img.convert("RGB") if mode == "RGBX" else img)
+        pixels = as_array(img.convert("RGB") if mode == "RGBX" else img)
         pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
         return pixels, key_alpha(pixels, key, 8), icc
     if mode in ("LA", "La", "RGBA", "RGBa"):
-        arr = np.asarray(img.convert("LA" if mode.startswith("L") else "RGBA"))
+        arr = as_array(img.convert("LA" if mode.startswith("L") else "RGBA"))
         return np.ascontiguousarray(arr[:, :, :-1]), np.ascontiguousarray(arr[:, :, -1]), icc
     if mode.startswith("I;16"):
-        pixels = np.asarray(img).astype(np.uint16)[:, :, None]
+        pixels = as_array(img).astype(np.uint16, copy=False)[:, :, None]
         return pixels, key_alpha(pixels, key, 16), icc
     if mode == "I":
         values = np.clip(np.asarray(img, dtype=np.int64), 0, None)
@@ -157,9 +176,9 @@ def arrays(img: Image.Image, name: str, icc: bytes | None) -> tuple[np.ndarray, 
     if mode == "LAB":
         lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
         rgb = ImageCms.profileToProfile(img, lab, srgb, outputMode="RGB")
-        return np.asarray(rgb), None, None
+        return as_array(rgb), None, None
     try:
         rgb = img.convert("RGB")
     except ValueError as e:
         raise ImageError(f"{name}: unsupported image mode {mode}") from e
-    return np.asarray(rgb), None, icc
+    return as_array(rgb), None, icc
