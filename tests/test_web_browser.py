@@ -156,6 +156,16 @@ def in_viewport(page: Any, selector: str) -> bool:
                          selector)
 
 
+def select_text_fits(page: Any, selector: str) -> bool:
+    """True when the closed select shows its chosen option's text whole: the text's width (in the select's own
+    font) plus the side paddings and about 24 px for the arrow is at most the select's inner width."""
+    return page.evaluate("""(sel) => { const s = document.querySelector(sel); const st = getComputedStyle(s);
+        const g = document.createElement('canvas').getContext('2d');
+        g.font = `${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+        return g.measureText(s.selectedOptions[0].textContent).width + parseFloat(st.paddingLeft)
+            + parseFloat(st.paddingRight) + 24 <= s.clientWidth; }""", selector)
+
+
 def enhance(page: Any, path: Path, model: str | None = None, scale: str | None = None) -> None:
     """Pick ``path``, optionally the model and scale, press Enhance and wait for the result."""
     page.set_input_files("#file", str(path))
@@ -194,6 +204,13 @@ def test_upload_compare_download(server: str, browser: Any, tmp_path: Path) -> N
         assert natural == [2 * w, 2 * h]
         assert page.is_visible("#selfcheck-box")
         assert "dB" in page.inner_text("#sc-bicubic")
+        # Plain words on the picture and around it: "Enhanced", "with the real model", never a bare model name
+        # that reads as a word ("real" next to "Original").
+        from srcnn import zoo
+
+        assert page.inner_text("#after-tag") == "Enhanced"
+        assert f" with the {zoo.default_name()} model " in page.inner_text("#result-info")
+        assert page.inner_text("#sc-model-name") == f"{zoo.default_name()} model"
 
         # Drag the divider to a quarter of the width, then set it with the range input.
         page.wait_for_timeout(600)  # let the smooth scroll to the result finish
@@ -222,8 +239,6 @@ def test_upload_compare_download(server: str, browser: Any, tmp_path: Path) -> N
         with page.expect_download() as info:
             page.click("#download")
         download = info.value
-        from srcnn import zoo
-
         assert download.suggested_filename == f"photo_{zoo.default_name()}_x2.png"  # the default at its x2
         data = Path(download.path()).read_bytes()
         with Image.open(io.BytesIO(data)) as out:
@@ -298,6 +313,7 @@ def test_result_flow_new_file_error_and_refusal_clear_the_old_result(small_serve
         page.click("#go")
         page.wait_for_selector("#error", state="visible")
         assert "not a supported image" in page.inner_text("#error")
+        assert "bad.png is no picture this server can read. Choose a photo: JPEG" in page.inner_text("#error")
         assert page.is_hidden("#result") and page.get_attribute("#download", "href") is None
         page.wait_for_timeout(300)
         assert in_viewport(page, "#error") and page.evaluate("document.activeElement.id") == "error"
@@ -349,6 +365,8 @@ def test_models_shown_by_purpose_with_only_their_scales(server: str, browser: An
         presets = page.evaluate("fetch('/api/limits').then(r => r.json()).then(l => l.scales)")
         for m in models:
             page.select_option("#model", m["name"])
+            assert select_text_fits(page, "#model"), m["name"]  # the whole sentence, not cut off, at 1366 px
+            assert page.is_hidden("#model-purpose")  # so it is not said twice
             offered = [float(v) for v in page.eval_on_selector_all("#scale option", "os => os.map(o => o.value)")]
             rule = m["scales"]
             if isinstance(rule, list):
@@ -386,7 +404,7 @@ def test_honest_words_and_a_self_check_that_explains_itself(server: str, browser
 
         page.check("#selfcheck")
         enhance(page, photo_file(tmp_path), model="srcnn-x2")
-        assert page.inner_text("#sc-verdict").startswith("No:")
+        assert page.inner_text("#sc-verdict") == "No: plain bicubic came closer to your photo than the srcnn-x2 model."
         explain = page.inner_text("#sc-explain")
         assert "dB" in explain and "higher is closer" in explain
         advice = page.inner_text("#sc-try")
@@ -478,6 +496,13 @@ def test_loupe_flips_below_the_finger_near_the_top_on_touch(server: str, browser
         cdp = page.context.new_cdp_session(page)
         stage = page.locator("#stage").bounding_box()
         assert stage and stage["height"] > 250
+
+        page.focus("#stage")  # the loupe out: its labels whole, the picture's own out of its way
+        assert page.is_visible("#loupe") and page.inner_text("#lens-before-tag") == "Original, resized"
+        assert page.evaluate("(e => e.scrollWidth <= e.clientWidth)(document.getElementById('lens-before-tag'))")
+        assert page.is_hidden("#before-tag") and page.is_hidden("#after-tag")
+        page.evaluate("document.activeElement.blur()")
+        assert page.is_visible("#before-tag")
 
         x, y, loupe = _touch_loupe(page, cdp, 0.04)  # near the top: no room above
         assert loupe["y"] > y + 20, (y, loupe)  # wholly below the finger, with a gap
@@ -954,6 +979,11 @@ def test_output_format_quality_and_what_comes_back(server: str, browser: Any, tm
     page_ = Page(browser, server, 390, 844, is_mobile=True, has_touch=True)
     with page_ as page:
         assert page.input_value("#format") == "keep" and page.is_hidden("#quality-field")
+        # On a phone the closed select cannot show the model's whole sentence: it is shown in full below it.
+        assert not select_text_fits(page, "#model") and page.is_visible("#model-purpose")
+        purpose = page.evaluate("document.getElementById('model').selectedOptions[0].textContent")
+        assert page.inner_text("#model-purpose") == f"{purpose}."
+        assert select_text_fits(page, "#format")  # "Same as the photo", whole
         assert page.eval_on_selector_all("#format option", "os => os.map(o => o.value)") == [
             "keep", "png", "jpeg", "webp"]
         assert page.get_by_label("Save as").get_attribute("id") == "format"  # labelled controls

@@ -6,7 +6,7 @@
   const el = {
     drop: $("drop"), file: $("file"), thumb: $("thumb"), dropIcon: $("drop-icon"),
     dropTitle: $("drop-title"), dropHint: $("drop-hint"), where: $("where"),
-    model: $("model"), scale: $("scale"), selfcheck: $("selfcheck"), go: $("go"), madeFor: $("model-made-for"),
+    model: $("model"), modelPurpose: $("model-purpose"), scale: $("scale"), selfcheck: $("selfcheck"), go: $("go"), madeFor: $("model-made-for"),
     details: $("model-details"), modelName: $("model-name"), modelState: $("model-state"),
     modelSummary: $("model-summary"), modelMetrics: $("model-metrics"), plan: $("plan"),
     status: $("status"), stop: $("stop"), progress: $("progress"), bar: $("bar"), spinner: $("spinner"), statusText: $("status-text"),
@@ -40,6 +40,7 @@
   let items = [];
   let queueStop = false; // Stop was pressed: the running file stops, the waiting ones are not started
   const SLIDER_THUMB = 22; // px, the range thumb's width in style.css
+  const SELECT_ARROW = 24; // px, about what Chromium's closed select keeps for its arrow, right of the padding
 
   // ---------------------------------------------------------------- helpers
   const fmtBytes = (n) => (n >= 1048576 ? `${parseFloat((n / 1048576).toFixed(1))} MB`
@@ -50,6 +51,8 @@
   const fmtSecs = (s) => (s < 10 ? `${s.toFixed(1)} s` : s < 120 ? `${Math.round(s)} s`
     : `${Math.floor(s / 60)} min ${String(Math.round(s % 60)).padStart(2, "0")} s`);
   const outLen = (n, s) => Math.ceil(n * s - 1e-9); // as the server's resize.output_size
+  // A model's name in a sentence: "with the real model", never a bare "with real".
+  const byModel = (name) => (name === "bicubic" ? "plain bicubic" : `the ${name} model`);
 
   function announce(text) {
     // The one live region: phase changes only (uploading, enhancing, done), never a ticking clock.
@@ -175,6 +178,7 @@
     let text = madeForText(m);
     if (models.length === 1) text += " No trained model ships with this version yet, so only the baseline is offered.";
     el.madeFor.textContent = text;
+    fitModelText();
     el.modelName.textContent = m.name;
     el.modelState.textContent = m.state || (m.name === "bicubic" ? "no training" : "");
     el.modelSummary.textContent = m.summary ? `${m.summary.charAt(0).toUpperCase()}${m.summary.slice(1)}.`.replace(/\.\.$/, ".") : "";
@@ -188,6 +192,19 @@
     }
     updatePlan();
   }
+
+  // A purpose too long for the closed select (a phone) is shown in full below it, not cut off.
+  const measure = document.createElement("canvas").getContext("2d");
+  function fitModelText() {
+    const opt = el.model.selectedOptions[0];
+    const s = getComputedStyle(el.model);
+    measure.font = `${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+    const room = el.model.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight) - SELECT_ARROW;
+    const fits = !opt || measure.measureText(opt.textContent).width <= room;
+    el.modelPurpose.textContent = fits ? "" : `${opt.textContent}.`;
+    el.modelPurpose.hidden = fits;
+  }
+  window.addEventListener("resize", fitModelText);
 
   // ---------------------------------------------------------------- the plan: output size and limits, before starting
   function planProblem() {
@@ -216,7 +233,7 @@
       el.plan.hidden = false;
       el.plan.classList.remove("bad");
       el.plan.textContent = `${items.length} photos, ${fmtBytes(total)} in all · each ${fmtScale(el.scale.value)}`
-        + (m ? ` with ${m.name}` : "") + " · one after the other, each with its own progress below.";
+        + (m ? ` with ${byModel(m.name)}` : "") + " · one after the other, each with its own progress below.";
       return;
     }
     if (!chosen || !dims) { el.plan.hidden = true; return; }
@@ -768,9 +785,13 @@
       setStatus("Uploading… 0%", 0);
       const main = await send(file, model, scale, wantCheck,
         (f) => setStatus(`Uploading… ${Math.round(f * 100)}%`, f),
-        () => { announce(`Uploaded. Enhancing with ${model}.`); processing(`Enhancing with ${model}`, job); }, job,
+        () => { announce(`Uploaded. Enhancing with ${byModel(model)}.`); processing(`Enhancing with ${byModel(model)}`, job); }, job,
         output());
-      if (!main.ok) throw new Error(await errorText(main));
+      if (!main.ok) {
+        const refused = new Error(await errorText(main));
+        if (main.status === 415) refused.hint = `${file.name} is no picture this server can read. Choose a photo: JPEG, PNG, WebP, TIFF…`;
+        throw refused;
+      }
       let before = null;
       if (!canShowOriginal && model !== "bicubic") {
         processing("Making the bicubic comparison (your browser cannot show this file type)");
@@ -789,7 +810,7 @@
         showError("Stopped: the server has stopped working on this photo. Press Enhance to start again.");
       } else {
         announce("");
-        showError(`Could not enhance the photo: ${err.message}`);
+        showError(`Could not enhance the photo: ${String(err.message).replace(/\.$/, "")}.${err.hint ? ` ${err.hint}` : ""}`);
       }
     } finally {
       if (current === job) current = null;
@@ -1040,13 +1061,13 @@
     el.before.src = beforeUrl;
     el.after.src = afterUrl;
     el.beforeTag.textContent = el.lensBeforeTag.textContent = beforeLabel;
-    el.afterTag.textContent = el.lensAfterTag.textContent = model === "bicubic" ? "Bicubic" : model;
+    el.afterTag.textContent = el.lensAfterTag.textContent = model === "bicubic" ? "Bicubic" : "Enhanced";
     el.download.href = afterUrl;
     el.download.download = filenameOf(main, "enhanced.png");
     const kind = (main.blob.type || "").replace("image/", "").toUpperCase() || "image";
     const secs = parseFloat(main.header("X-Srcnn-Seconds") || "0");
     el.info.textContent = `${name ? `${name} · ` : ""}${fmtSize(main.header("X-Srcnn-Input-Size"))} → ${fmtSize(main.header("X-Srcnn-Output-Size"))}`
-      + ` px · ${fmtScale(scale)} with ${model} · ${kind}, ${fmtBytes(main.blob.size)}`
+      + ` px · ${fmtScale(scale)} with ${byModel(model)} · ${kind}, ${fmtBytes(main.blob.size)}`
       + ` · ${fmtSecs(secs)} on the server${totalSecs === null ? "" : `, ${fmtSecs(totalSecs)} in all`}`;
     const fmt = main.header("X-Srcnn-Format") || "";
     const inFmt = main.header("X-Srcnn-Input-Format") || "";
@@ -1085,7 +1106,7 @@
       el.scMethod.textContent = "";
       return;
     }
-    el.scModelName.textContent = sc.model;
+    el.scModelName.textContent = sc.model === "bicubic" ? "Bicubic" : `${sc.model} model`;
     el.scModel.textContent = fmtDb(sc.psnr_model);
     el.scBicubic.textContent = fmtDb(sc.psnr_bicubic);
     const gain = sc.gain_db;
@@ -1096,10 +1117,10 @@
       el.scVerdict.textContent = "One of the results is identical to the original crop.";
     } else if (gain > 0.05) {
       el.scGain.parentElement.classList.add("up");
-      el.scVerdict.textContent = `Yes: ${sc.model} came closer to your photo than plain bicubic.`;
+      el.scVerdict.textContent = `Yes: ${byModel(sc.model)} came closer to your photo than plain bicubic.`;
     } else if (gain < -0.05) {
       el.scGain.parentElement.classList.add("down");
-      el.scVerdict.textContent = `No: plain bicubic came closer to your photo than ${sc.model}.`;
+      el.scVerdict.textContent = `No: plain bicubic came closer to your photo than ${byModel(sc.model)}.`;
       el.scTry.textContent = suggestion(sc.model, sc.scale);
       el.scTry.hidden = false;
     } else {
