@@ -146,8 +146,9 @@ STREAM_CHILD = textwrap.dedent("""
             return [int(line.split()[1]) for line in f if line.startswith(field + ":")][0] / 1024
 
     height, out = int(sys.argv[1]), sys.argv[2]
-    yy, xx = np.mgrid[0:height, 0:1024]
-    px = np.empty((height, 1024, 3), np.uint8)
+    width = int(sys.argv[3]) if len(sys.argv) > 3 else 1024
+    yy, xx = np.mgrid[0:height, 0:width]
+    px = np.empty((height, width, 3), np.uint8)
     for c in range(3):
         px[:, :, c] = ((xx * (c + 1) + yy * 3) % 256).astype(np.uint8)  # cheap to deflate: the test stays quick
     del yy, xx
@@ -187,6 +188,24 @@ def test_streamed_output_peak_rss_does_not_grow_with_the_output_size(tmp_path: P
         peaks.append(float(r.stdout.split()[-1]))
     assert peaks[1] - peaks[0] < 16, f"peak RSS above the source: {peaks[0]:.0f} MiB at 4 MP, {peaks[1]:.0f} at 17 MP"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+def test_streamed_output_peak_rss_does_not_grow_with_the_width(tmp_path: Path) -> None:
+    """A 20-MP PNG output 2,048 px wide and one 16,384 px wide: the same peak above the source (tiles are made
+    lower for a wide picture, tiling.tile_shape; a band of one 256-px tile row would hold 4 MP, not 2)."""
+    import os
+
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    peaks = []
+    for height, width in ((4800, 1024), (600, 8192)):
+        r = subprocess.run([sys.executable, "-c", STREAM_CHILD, str(height), str(tmp_path / "out.png"), str(width)],
+                           capture_output=True, text=True, timeout=600, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        if r.stdout.split()[-1] == "no-clear-refs":
+            pytest.skip("/proc/self/clear_refs is not writable here")
+        peaks.append(float(r.stdout.split()[-1]))
+    assert peaks[1] - peaks[0] < 16, f"peak RSS above the source: {peaks[0]:.0f} MiB narrow, {peaks[1]:.0f} wide"
 
 
 def test_cli_refuses_outputs_over_max_output_pixels(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

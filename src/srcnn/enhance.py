@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ._bands import GRAY_TO_Y, Y_OFFSET, Y_TO_RGB, net_bands, quantize_into, to_luma, to_planes
+from ._bands import GRAY_TO_Y, Y_OFFSET, Y_TO_RGB, net_bands, one_heap, quantize_into, to_luma, to_planes
 from .bandfile import BandWriter
 from .checkpoint import WeightsError, load_weights
 from .choices import check_scale
@@ -41,7 +41,7 @@ from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .device import DeviceError, resolve_device, resolve_precision
 from .images import Picture, max_value, quantize
 from .resize import RowResize, imresize, output_size
-from .tiling import DEFAULT_TILE, Tiles, split_even
+from .tiling import DEFAULT_TILE, Tiles, split_even, tile_shape
 from .zoo import card, default_name, default_scale
 
 __all__ = ["Enhancer", "load_model", "DEFAULT_TILE"]
@@ -110,11 +110,11 @@ class Enhancer:
         A pre-upsampling network tiles the output size, a post-upsampling one its input (the source itself).
         """
 
-        t = tile or DEFAULT_TILE
         if self.upsampling == "pre":
             height, width = output_size(height, scale), output_size(width, scale)
         a = self.align
-        return len(split_even(height, t, a)) * len(split_even(width, t, a))
+        th, tw = tile_shape(width, tile or DEFAULT_TILE, self.net_scale, a)
+        return len(split_even(height, th, a)) * len(split_even(width, tw, a))
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, tile: int | None = None,
@@ -218,6 +218,7 @@ class Enhancer:
     def _picture_bands(self, picture: Picture, s: float, tile: int | None,
                        progress: Callable[[int], None] | None
                        ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
+        one_heap()
         dtype = picture.pixels.dtype
         tdtype = torch.uint16 if dtype == np.uint16 else torch.uint8
         maxval = float(max_value(picture.bits))
@@ -314,7 +315,8 @@ class Enhancer:
         else:
             # several tiles: one per core, each single-threaded (no per-op barriers); one tile: all cores on it
             workers = torch.get_num_threads() if max(height, width) > t else 1
-        return Tiles(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), height, width, t,
+        shape = tile_shape(width, t, self.net_scale, self.align)
+        return Tiles(lambda crop, missing: runner(crop, missing, workers > 1).clamp_(0, 1), height, width, shape,
                       self.receptive_radius, self.net_scale, workers, progress, edge=True, align=self.align)
 
     def _bands(self, planes: Callable[[int, int], torch.Tensor], height: int, width: int, s: float,

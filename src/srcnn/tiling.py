@@ -25,9 +25,11 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["split_even", "even_boxes", "forward_tiled", "forward_tiled_valid", "forward_whole", "Tiles",
-           "PaddedRunner", "DEFAULT_TILE"]
+           "PaddedRunner", "DEFAULT_TILE", "ROW_PIXELS", "tile_shape"]
 
 DEFAULT_TILE = 256  # the tile side (input px) of enhancement when none is given
+ROW_PIXELS = 1 << 20  # a row of tiles gives at most this many network-output px (wider pictures: lower tiles)
+MIN_TILE_ROWS = 32  # tiles are never lower than this (the context rows would cost more than the tile)
 
 Missing = tuple[int, int, int, int]
 
@@ -41,6 +43,16 @@ def split_even(length: int, tile: int, align: int = 1) -> list[tuple[int, int]]:
         return [(a * align, min(length, b * align)) for a, b in split_even(-(-length // align), max(1, tile // align))]
     n = max(1, -(-length // tile))
     return [(length * i // n, length * (i + 1) // n) for i in range(n)]
+
+
+def tile_shape(width: int, tile: int, scale: int = 1, align: int = 1) -> tuple[int, int]:
+    """(rows, cols) of the enhancement tiles of a network input ``width`` px wide: ``tile`` x ``tile``, lowered
+    so that one row of tiles makes at most ROW_PIXELS px at the network's output (``scale`` x its input), but not
+    below MIN_TILE_ROWS (nor below ``align``): memory is a row of tiles', whatever the width of the picture."""
+    rows = max(MIN_TILE_ROWS, min(tile, ROW_PIXELS // max(1, width * scale * scale)))
+    if align > 1:
+        rows = max(align, rows // align * align)
+    return min(rows, tile), tile
 
 
 def even_boxes(height: int, width: int, tile_h: int, tile_w: int) -> Iterator[tuple[int, int, int, int]]:
