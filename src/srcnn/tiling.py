@@ -28,7 +28,7 @@ __all__ = ["split_even", "even_boxes", "forward_tiled", "forward_tiled_valid", "
            "PaddedRunner", "DEFAULT_TILE", "ROW_PIXELS", "tile_shape"]
 
 DEFAULT_TILE = 256  # the tile side (input px) of enhancement when none is given
-ROW_PIXELS = 1 << 20  # a row of tiles gives at most this many network-output px (wider pictures: lower tiles)
+ROW_PIXELS = 1 << 21  # a row of tiles gives at most this many network-output px (wider pictures: lower tiles)
 MIN_TILE_ROWS = 32  # tiles are never lower than this (the context rows would cost more than the tile)
 
 Missing = tuple[int, int, int, int]
