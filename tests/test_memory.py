@@ -244,3 +244,24 @@ def test_reading_a_large_photo_does_not_hold_its_pixels_twice(tmp_path: Path) ->
     grown, writeable = out.stdout.split()
     assert int(grown) < 8 * h * w, f"read took {int(grown) / (h * w):.1f} bytes a pixel at its peak"
     assert writeable == "True"  # the Enhancer reads rows in place (a read-only source is copied by rows)
+
+
+def test_cli_holds_a_jpeg_result_whole_only_up_to_its_own_default(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """JPEG, WebP and BMP results are held whole until encoded: by default they stop at DEFAULT_MAX_HELD_PIXELS
+    (100 MP: about 950 MiB peak at x2), with a line that says to write PNG or TIFF; PNG goes on to 400 MP."""
+    from PIL import Image
+
+    import srcnn.cli as cli
+
+    monkeypatch.setattr(cli, "DEFAULT_MAX_HELD_PIXELS", 7999)  # the same rule on a 100 x 80 output
+    src = tmp_path / "p.png"
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(src)
+    jpg = tmp_path / "p.jpg"
+    assert cli.main(["enhance", str(src), "-m", "bicubic", "-s", "2", "-o", str(jpg), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "held whole in memory" in err and "write .png or .tif" in err and not jpg.exists(), err
+    assert cli.main(["enhance", str(src), "-m", "bicubic", "-s", "2", "-o", str(tmp_path / "p.png2.png"),
+                     "--quiet"]) == 0
+    assert cli.main(["enhance", str(src), "-m", "bicubic", "-s", "2", "-o", str(jpg), "--quiet",
+                     "--max-output-pixels", "8000"]) == 0 and jpg.exists()

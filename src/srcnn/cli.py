@@ -60,7 +60,8 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 MAX_ENHANCE_SCALE = 8
-DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000  # the result's own array is 3 bytes a pixel (6 at 16 bits)
+DEFAULT_MAX_OUTPUT_PIXELS = 400_000_000  # PNG, TIFF: written band by band (peak RSS under 1 GiB at this size)
+DEFAULT_MAX_HELD_PIXELS = 100_000_000  # JPEG, WebP, BMP: the result is held whole (4 bytes a pixel) until encoded
 _quality = int_in(1, 100)
 _positive = int_in(1)
 
@@ -91,9 +92,10 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from .bandfile import STREAMED_FORMATS
     from .checkpoint import WeightsError
     from .enhance import load_model
-    from .images import INPUT_FORMAT_NAMES, ImageError, read
+    from .images import INPUT_FORMAT_NAMES, ImageError, format_for_path, read
     from .resize import output_size
 
     planned = plan_outputs(args.inputs, args.output, args.recursive, args.ext, args.suffix, args.shard)
@@ -131,9 +133,15 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             try:
                 pic = read(src, max_pixels=args.max_pixels)
                 oh, ow = output_size(pic.height, scale), output_size(pic.width, scale)
-                if oh * ow > args.max_output_pixels:
+                held = format_for_path(dst) not in STREAMED_FORMATS
+                limit = args.max_output_pixels or (DEFAULT_MAX_HELD_PIXELS if held else DEFAULT_MAX_OUTPUT_PIXELS)
+                if oh * ow > limit:
+                    gib = oh * ow * 4 / 2**30
+                    why = (f" (a {dst.suffix[1:].upper()} result is held whole in memory, about {gib:.1f} GiB; "
+                           "write .png or .tif, which go out band by band)"
+                           if held and not args.max_output_pixels else "")
                     raise ImageError(f"{src}: the output would be {ow} x {oh} ({oh * ow / 1e6:.0f} MP), over "
-                                     f"--max-output-pixels {args.max_output_pixels:,}; raise it, or use a smaller -s")
+                                     f"--max-output-pixels {limit:,}{why}; raise it, or use a smaller -s")
                 tile = args.tile or None
                 tiles_total = enhancer.tile_count(pic.height, pic.width, scale, tile)
                 tbar = tqdm(total=tiles_total, desc=src.name, unit="tile", leave=False, file=sys.stderr,
@@ -319,9 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--force", action="store_true", help="redo outputs that exist")
     e.add_argument("--max-pixels", type=_positive, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse larger inputs (default {DEFAULT_MAX_PIXELS:,})")
-    e.add_argument("--max-output-pixels", type=_positive, default=DEFAULT_MAX_OUTPUT_PIXELS,
-                   help=f"refuse inputs whose output would be larger (default {DEFAULT_MAX_OUTPUT_PIXELS:,}; memory is "
-                        "about 3 bytes per output pixel plus a few hundred MB)")
+    e.add_argument("--max-output-pixels", type=_positive, default=None,
+                   help=f"refuse inputs whose output would be larger (default {DEFAULT_MAX_OUTPUT_PIXELS:,} for PNG "
+                        f"and TIFF, written band by band; {DEFAULT_MAX_HELD_PIXELS:,} for JPEG, WebP and BMP, held "
+                        "whole: about 4 bytes per output pixel)")
     e.add_argument("--shard", type=_shard, metavar="I/N", help="process only slice I of N of the sorted inputs")
     e.add_argument("--quiet", action="store_true")
     e.add_argument("-v", "--verbose", action="store_true", help="say which model, device, backend and precision run")
