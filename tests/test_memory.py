@@ -166,26 +166,34 @@ STREAM_CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
-def test_streamed_output_peak_rss_does_not_grow_with_the_output_size(tmp_path: Path) -> None:
-    """enhance_to_file (the CLI's path) at 4 MP and 17 MP PNG outputs: the same peak above the source.
+def _stream_peaks(shapes: list[tuple[int, int]], out: Path) -> list[float]:
+    """STREAM_CHILD's peak RSS above the source (MiB) for each (height, width) source, in a fresh process each.
 
-    The output is 2048 px wide, so every band is the same 4 tile rows (2 MP) at both sizes; the source is made
-    before the measurement. A result held whole would add 3 bytes per output pixel (+36 MiB here). glibc's
-    dynamic mmap threshold is fixed for the child, so that heap fragmentation (which varies by tens of MiB from
-    run to run and does not grow with the size) is not measured, only what the path holds.
+    glibc's dynamic mmap threshold is fixed for the child, so that heap fragmentation (which varies by tens of
+    MiB from run to run) is not measured, only what the path holds.
     """
     import os
 
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
     peaks = []
-    for height in (1024, 4096):
-        r = subprocess.run([sys.executable, "-c", STREAM_CHILD, str(height), str(tmp_path / "out.png")],
+    for height, width in shapes:
+        r = subprocess.run([sys.executable, "-c", STREAM_CHILD, str(height), str(out), str(width)],
                            capture_output=True, text=True, timeout=600, env=env)
         assert r.returncode == 0, r.stderr[-2000:]
         if r.stdout.split()[-1] == "no-clear-refs":
             pytest.skip("/proc/self/clear_refs is not writable here")
         peaks.append(float(r.stdout.split()[-1]))
+    return peaks
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+def test_streamed_output_peak_rss_does_not_grow_with_the_output_size(tmp_path: Path) -> None:
+    """enhance_to_file (the CLI's path) at 4 MP and 17 MP PNG outputs: the same peak above the source.
+
+    The output is 2048 px wide, so every band is the same 4 tile rows (2 MP) at both sizes; the source is made
+    before the measurement. A result held whole would add 3 bytes per output pixel (+36 MiB here).
+    """
+    peaks = _stream_peaks([(1024, 1024), (4096, 1024)], tmp_path / "out.png")
     assert peaks[1] - peaks[0] < 16, f"peak RSS above the source: {peaks[0]:.0f} MiB at 4 MP, {peaks[1]:.0f} at 17 MP"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
 
@@ -194,17 +202,7 @@ def test_streamed_output_peak_rss_does_not_grow_with_the_output_size(tmp_path: P
 def test_streamed_output_peak_rss_does_not_grow_with_the_width(tmp_path: Path) -> None:
     """A 20-MP PNG output 2,048 px wide and one 16,384 px wide: the same peak above the source (tiles are made
     lower for a wide picture, tiling.tile_shape; a band of one 256-px tile row would hold 4 MP, not 2)."""
-    import os
-
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
-    peaks = []
-    for height, width in ((4800, 1024), (600, 8192)):
-        r = subprocess.run([sys.executable, "-c", STREAM_CHILD, str(height), str(tmp_path / "out.png"), str(width)],
-                           capture_output=True, text=True, timeout=600, env=env)
-        assert r.returncode == 0, r.stderr[-2000:]
-        if r.stdout.split()[-1] == "no-clear-refs":
-            pytest.skip("/proc/self/clear_refs is not writable here")
-        peaks.append(float(r.stdout.split()[-1]))
+    peaks = _stream_peaks([(4800, 1024), (600, 8192)], tmp_path / "out.png")
     assert peaks[1] - peaks[0] < 16, f"peak RSS above the source: {peaks[0]:.0f} MiB narrow, {peaks[1]:.0f} wide"
 
 
