@@ -244,6 +244,31 @@ def test_reading_a_large_photo_does_not_hold_its_pixels_twice(tmp_path: Path) ->
     assert writeable == "True"  # the Enhancer reads rows in place (a read-only source is copied by rows)
 
 
+def test_reading_a_large_16_bit_photo_builds_its_samples_in_place(tmp_path: Path) -> None:
+    """A 16-bit colour PNG is decoded by Pillow twice (high and low bytes, 4 bytes a px each) and joined strip by
+    strip into the 6-byte array: under 18 bytes a pixel over the baseline (whole-image arrays and shifts took 26)."""
+    from srcnn.images import Picture, read, write
+
+    h, w = 2000, 3000
+    y, x = np.mgrid[0:h, 0:w]
+    px = np.stack([x * 21, y * 32, (x + y) * 13], -1).astype(np.uint16)
+    write(tmp_path / "deep.png", Picture(px))
+    code = textwrap.dedent(f"""
+        def hwm():
+            return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) * 1024
+        import numpy as np
+        from srcnn.images import read
+        base = hwm()
+        pic = read({str(tmp_path / 'deep.png')!r})
+        print(hwm() - base)
+        np.save({str(tmp_path / 'got.npy')!r}, pic.pixels)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    grown = int(out.stdout.split()[-1])
+    assert grown < 18 * h * w, f"read took {grown / (h * w):.1f} bytes a pixel at its peak"
+    assert np.array_equal(np.load(tmp_path / "got.npy"), px) and read(tmp_path / "deep.png").bits == 16
+
+
 def test_cli_holds_a_jpeg_result_whole_only_up_to_its_own_default(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """JPEG, WebP and BMP results are held whole until encoded: by default they stop at DEFAULT_MAX_HELD_PIXELS

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -219,21 +219,51 @@ def split16_plan(img: ImageFile.ImageFile) -> list[tuple] | None:
     return plan
 
 
+STRIP_PIXELS = 1 << 20  # pixels of one strip when a large decoded image becomes an array
+
+
+def as_array(img: Image.Image, dtype: type | None = None,
+             merge: Callable[[np.ndarray, int, int], None] | None = None) -> np.ndarray:
+    """``np.asarray(img)`` strip by strip: Pillow's whole-image ``tobytes`` joins its chunks into one bytes object,
+    so at its peak it holds the array twice beside the image (about 10 bytes a pixel for RGB, 7 this way); the
+    array is also writeable, so the Enhancer reads its rows in place. ``dtype``: the array's (the strips are cast
+    into it); ``merge(rows, y0, y1)``, when given, finishes each strip of the array in place."""
+    w, h = img.size
+    rows = max(1, STRIP_PIXELS // max(w, 1)) if w * h > STRIP_PIXELS else max(h, 1)
+    out: np.ndarray | None = None
+    for y in range(0, h, rows):
+        y1 = min(h, y + rows)
+        strip = np.asarray(img.crop((0, y, w, y1)) if rows < h else img)
+        if out is None:
+            if rows >= h and dtype is None and merge is None:
+                return strip
+            out = np.empty((h, *strip.shape[1:]), dtype=dtype or strip.dtype)
+        out[y:y1] = strip
+        if merge is not None:
+            merge(out[y:y1], y, y1)
+    assert out is not None
+    return out
+
+
 def decode16(img: ImageFile.ImageFile, source: object, plan: list[tuple]) -> tuple[np.ndarray, np.ndarray | None]:
     """Full-depth (pixels HxWxC, alpha HxW) uint16 of a 16-bit colour image already loaded at 8 bits."""
     with open_image(source) as other:
         other.tile = plan
         load(other)
-        low = np.asarray(other)
-    high = np.asarray(img)
-    if tile_rawmode(plan[0]) == "RGBA":  # gray+alpha PNG: one pass gave all four bytes
-        b = low.astype(np.uint16)
-        gray = (b[:, :, 0] << 8) | b[:, :, 1]
-        return gray[:, :, None], (b[:, :, 2] << 8) | b[:, :, 3]
-    full = (high.astype(np.uint16) << 8) | low.astype(np.uint16)
+        if tile_rawmode(plan[0]) == "RGBA":  # gray+alpha PNG: one pass gave all four bytes
+            b = as_array(other).astype(np.uint16)
+            gray = (b[:, :, 0] << 8) | b[:, :, 1]
+            return gray[:, :, None], (b[:, :, 2] << 8) | b[:, :, 3]
+        w = other.size[0]
+
+        def add_low(rows: np.ndarray, y0: int, y1: int) -> None:  # high bytes in place: 2 bytes a sample, no copy
+            rows <<= 8
+            rows |= np.asarray(other.crop((0, y0, w, y1)))
+
+        full = as_array(img, np.uint16, add_low)
     if full.shape[2] == 4:
         return np.ascontiguousarray(full[:, :, :3]), np.ascontiguousarray(full[:, :, 3])
-    pixels = np.ascontiguousarray(full)
+    pixels = full
     key = img.info.get("transparency")
     alpha = key_alpha(pixels, key, 16)
     return pixels, alpha

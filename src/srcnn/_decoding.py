@@ -12,6 +12,7 @@ from PIL import Image, ImageCms
 
 from ._codecs import (
     DECODE_ERRORS,
+    as_array,
     cmyk_to_rgb,
     decode16,
     key_alpha,
@@ -115,25 +116,6 @@ def planes_of(img: Image.Image, name: str, deep: tuple[np.ndarray, np.ndarray | 
     alpha = None if alpha is None else orient(alpha, orientation)
     fmt = img.format or ""
     return pixels, alpha, icc, exif, "JPEG" if fmt == "MPO" else fmt
-
-
-STRIP_PIXELS = 1 << 20  # pixels of one strip when a large decoded image becomes an array
-
-
-def as_array(img: Image.Image) -> np.ndarray:
-    """``np.asarray(img)`` strip by strip: Pillow's whole-image ``tobytes`` joins its chunks into one bytes object,
-    so at its peak it holds the array twice beside the image (about 10 bytes a pixel for RGB, 7 this way); the
-    array is also writeable, so the Enhancer reads its rows in place."""
-    w, h = img.size
-    if w * h <= STRIP_PIXELS:
-        return np.asarray(img)
-    rows = max(1, STRIP_PIXELS // max(w, 1))
-    first = np.asarray(img.crop((0, 0, w, min(h, rows))))
-    out = np.empty((h, *first.shape[1:]), dtype=first.dtype)
-    out[: first.shape[0]] = first
-    for y in range(first.shape[0], h, rows):
-        out[y : y + rows] = np.asarray(img.crop((0, y, w, min(h, y + rows))))
-    return out
 
 
 def arrays(img: Image.Image, name: str, icc: bytes | None) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
