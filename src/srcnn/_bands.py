@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 
 import torch
@@ -86,18 +87,13 @@ def net_bands(planes: Callable[[int, int], torch.Tensor], height: int, width: in
         yield o0, o1, plan.resize(buf, buf0, o0, o1).clamp_(0, 1), None
 
 
-_ONE_HEAP: list[bool] = []
-
-
+@functools.cache
 def one_heap() -> None:
     """Ask glibc's malloc for one heap arena for the rest of the process (once; a no-op elsewhere).
 
     Bands are allocated and freed by several threads (the tile workers); glibc then keeps freed band buffers in
-    one arena per thread, and peak memory grows with the band's width (100-MP PNG output at x2: 675 -> 607 MiB
-    for real-x2, no slower; benchmarks/memory.py)."""
-    if _ONE_HEAP:
-        return
-    _ONE_HEAP.append(True)
+    one arena per thread, so peak memory grows with the picture (the real model, a 25-MP PNG output at x2:
+    630-652 -> 553 MiB at the same speed, AMD EPYC; benchmarks/memory.py)."""
     try:
         import ctypes
 
